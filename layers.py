@@ -1,0 +1,120 @@
+"""Feed-forward layers and the input checks every layer module shares.
+
+Dimension letters used across the library: N batch, T time, D input features,
+W word-vector size, H hidden size, V vocabulary size.
+
+Each operation is a pair: ``x_forward(...) -> (out, cache)`` and
+``x_backward(dout, cache) -> gradients`` in the forward's argument order.
+"""
+import numpy as np
+
+__all__ = ["affine_forward", "affine_backward"]
+
+
+# ----------------------------------------------------------------------------
+# Boundary checks. They only look at shapes and dtypes (O(1)), except the index
+# range check, which is one min/max pass over an integer array.
+# ----------------------------------------------------------------------------
+
+def check_float_array(name, a, ndim=None):
+    """Return ``a`` as a floating ndarray, or raise naming ``name``.
+
+    Integer, bool and object arrays are refused rather than silently cast:
+    a float32 model must not be promoted to float64 by a stray int array.
+    """
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"{name} must be a floating-point array, got dtype {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(
+            f"{name} must have {ndim} dimensions, got shape {a.shape} ({a.ndim} dimensions)"
+        )
+    return a
+
+
+def check_shape(name, a, expected):
+    """Raise unless ``a.shape`` matches ``expected`` (None entries match any size)."""
+    ok = a.ndim == len(expected) and all(
+        e is None or e == s for e, s in zip(expected, a.shape)
+    )
+    if not ok:
+        want = "(" + ", ".join("?" if e is None else str(e) for e in expected) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+
+
+def check_index_array(name, x, size, ndim=None):
+    """Return ``x`` as an integer ndarray with values in [0, size), or raise."""
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer word indices, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(
+            f"{name} must have {ndim} dimensions, got shape {x.shape} ({x.ndim} dimensions)"
+        )
+    if x.size:
+        lo, hi = x.min(), x.max()
+        if lo < 0 or hi >= size:
+            raise ValueError(
+                f"{name} holds indices in [{lo}, {hi}], outside the valid range [0, {size})"
+            )
+    return x
+
+
+def float_result_type(*arrays):
+    """The floating dtype the layers compute in: float32 stays float32."""
+    return np.result_type(*arrays)
+
+
+# ----------------------------------------------------------------------------
+# Affine layer
+# ----------------------------------------------------------------------------
+
+def affine_forward(x, w, b):
+    """Fully connected layer ``out = x.reshape(N, D) @ w + b``.
+
+    Inputs:
+    - x: (N, d_1, ..., d_k), flattened to (N, D) with D = d_1 * ... * d_k
+    - w: (D, M) weights
+    - b: (M,) biases
+
+    Returns a tuple of:
+    - out: (N, M)
+    - cache: (x, w)
+    """
+    x = check_float_array("x", x)
+    w = check_float_array("w", w, ndim=2)
+    b = check_float_array("b", b, ndim=1)
+    if x.ndim < 1:
+        raise ValueError(f"x must have a batch dimension, got shape {x.shape}")
+    N = x.shape[0]
+    D, M = w.shape
+    x2 = x.reshape(N, -1) if N else x.reshape(0, D)
+    check_shape("x flattened to (N, D)", x2, (N, D))
+    check_shape("b", b, (M,))
+    out = x2 @ w + b
+    return out, (x, w)
+
+
+def affine_backward(dout, cache):
+    """Backward pass of :func:`affine_forward`.
+
+    Inputs:
+    - dout: (N, M) upstream gradient
+    - cache: (x, w) from the forward pass
+
+    Returns a tuple of:
+    - dx: (N, d_1, ..., d_k), the shape of x
+    - dw: (D, M)
+    - db: (M,)
+    """
+    x, w = cache
+    N = x.shape[0]
+    D, M = w.shape
+    dout = check_float_array("dout", dout)
+    check_shape("dout", dout, (N, M))
+    dx = (dout @ w.T).reshape(x.shape)
+    dw = x.reshape(N, D).T @ dout
+    db = dout.sum(axis=0)
+    return dx, dw, db
