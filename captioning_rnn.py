@@ -1,0 +1,310 @@
+"""CaptioningRNN: image features in, captions out.
+
+The image feature vector sets the initial hidden state through an affine
+projection; words are embedded, run through a vanilla RNN or an LSTM, and a
+temporal affine layer turns hidden states into vocabulary scores. Letters:
+N images, D feature size, W word-vector size, H hidden size, V vocabulary
+size, T caption length.
+"""
+import numpy as np
+
+from beam_search import beam_search as _beam_search
+from beam_search import log_softmax
+from checkpoint_io import load_npz, save_npz
+from layers import affine_backward, affine_forward, check_float_array, check_index_array
+from rnn_layers import (
+    lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward,
+    temporal_affine_backward, temporal_affine_forward, temporal_softmax_loss,
+    word_embedding_backward, word_embedding_forward,
+)
+
+__all__ = ["CaptioningRNN"]
+
+MODEL_KIND = "rnn-captioning-model"
+FORMAT_VERSION = 1
+_CELLS = {"rnn": (1, rnn_forward, rnn_backward), "lstm": (4, lstm_forward, lstm_backward)}
+
+
+class CaptioningRNN:
+    """A recurrent captioning model; parameters in ``self.params``.
+
+    Parameters (k = 1 for 'rnn', 4 for 'lstm'):
+    W_proj (D, H), b_proj (H,), W_embed (V, W), Wx (W, kH), Wh (H, kH), b (kH,),
+    W_vocab (H, V), b_vocab (V,).
+    """
+
+    def __init__(self, word_to_idx, input_dim=512, wordvec_dim=128, hidden_dim=128,
+                 cell_type="rnn", dtype=np.float32, *, rng=None):
+        """Inputs:
+        - word_to_idx: dict word -> index in [0, V), holding '<NULL>' (and
+          '<START>', '<END>' for sampling); V = len(word_to_idx)
+        - input_dim: D; wordvec_dim: W; hidden_dim: H
+        - cell_type: 'rnn' or 'lstm'
+        - dtype: float32 for training, float64 for gradient checks
+        - rng: np.random.Generator or int seed for the initial weights
+          (None: seed 0, so two models built alike are alike)
+        """
+        if cell_type not in _CELLS:
+            raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
+        if not isinstance(word_to_idx, dict) or "<NULL>" not in word_to_idx:
+            raise ValueError("word_to_idx must be a dict holding the token '<NULL>'")
+        for name, size in (("input_dim", input_dim), ("wordvec_dim", wordvec_dim),
+                           ("hidden_dim", hidden_dim)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(f"{name} must be a positive integer, got {size!r}")
+        self.dtype = np.dtype(dtype)
+        if not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"dtype must be a floating type, got {self.dtype}")
+        self.cell_type = cell_type
+        self.word_to_idx = dict(word_to_idx)
+        self.idx_to_word = {i: w for w, i in word_to_idx.items()}
+        self._null = word_to_idx["<NULL>"]
+        self._start = word_to_idx.get("<START>")
+        self._end = word_to_idx.get("<END>")
+        self.params = self._init_params(len(word_to_idx), int(input_dim), int(wordvec_dim),
+                                        int(hidden_dim), np.random.default_rng(
+                                            0 if rng is None else rng))
+
+    def _init_params(self, V, D, W, H, rng):
+        """Random / sqrt(fan-in) weights, embeddings / 100, zero biases."""
+        k = _CELLS[self.cell_type][0]
+        shapes = {"W_proj": (D, H), "W_embed": (V, W), "Wx": (W, k * H), "Wh": (H, k * H),
+                  "W_vocab": (H, V)}
+        params = {}
+        for name, shape in shapes.items():
+            scale = 1 / 100 if name == "W_embed" else 1 / np.sqrt(shape[0])
+            params[name] = rng.standard_normal(shape) * scale
+        params.update(b_proj=np.zeros(H), b=np.zeros(k * H), b_vocab=np.zeros(V))
+        order = ["W_proj", "b_proj", "W_embed", "Wx", "Wh", "b", "W_vocab", "b_vocab"]
+        return {name: params[name].astype(self.dtype) for name in order}
+
+    # -- sizes -------------------------------------------------------------------
+
+    @property
+    def input_dim(self):
+        return self.params["W_proj"].shape[0]
+
+    @property
+    def wordvec_dim(self):
+        return self.params["W_embed"].shape[1]
+
+    @property
+    def hidden_dim(self):
+        return self.params["Wh"].shape[0]
+
+    @property
+    def vocab_size(self):
+        return self.params["W_embed"].shape[0]
+
+    # -- input checks ----------------------------------------------------------
+
+    def _check_features(self, features):
+        """features: (N, D) finite floats -> the model's dtype."""
+        features = check_float_array("features", features, ndim=2)
+        if features.shape[1] != self.input_dim:
+            raise ValueError(f"features must have shape (N, {self.input_dim}), "
+                             f"got {features.shape}")
+        if not np.isfinite(features).all():
+            raise ValueError("features hold NaN or inf values")
+        return features.astype(self.dtype, copy=False)
+
+    def _check_captions(self, captions, N):
+        captions = check_index_array("captions", captions, self.vocab_size, ndim=2)
+        if captions.shape[0] != N or captions.shape[1] < 2:
+            raise ValueError(f"captions must have shape ({N}, T) with T >= 2 (a first input "
+                             f"word and a target), got {captions.shape}")
+        return captions
+
+    # -- training loss -----------------------------------------------------------
+
+    def loss(self, features, captions):
+        """Training loss and gradients for a minibatch.
+
+        Inputs:
+        - features: (N, D) image features
+        - captions: (N, T) integer captions; word t is the input to predict
+          word t+1, and <NULL> targets are masked out
+
+        Returns a tuple of:
+        - loss: float, summed over time, averaged over N
+        - grads: dict with the keys of self.params, same shapes and dtypes
+        """
+        features = self._check_features(features)
+        captions = self._check_captions(captions, features.shape[0])
+        captions_in, captions_out = captions[:, :-1], captions[:, 1:]
+        mask = captions_out != self._null
+        p = self.params
+        _, forward, backward = _CELLS[self.cell_type]
+
+        h0, proj_cache = affine_forward(features, p["W_proj"], p["b_proj"])     # (N, H)
+        x, embed_cache = word_embedding_forward(captions_in, p["W_embed"])       # (N, T-1, W)
+        h, cell_cache = forward(x, h0, p["Wx"], p["Wh"], p["b"])                # (N, T-1, H)
+        scores, vocab_cache = temporal_affine_forward(h, p["W_vocab"], p["b_vocab"])
+        loss, dscores = temporal_softmax_loss(scores, captions_out, mask)
+
+        grads = {}
+        dh, grads["W_vocab"], grads["b_vocab"] = temporal_affine_backward(dscores, vocab_cache)
+        dx, dh0, grads["Wx"], grads["Wh"], grads["b"] = backward(dh, cell_cache)
+        grads["W_embed"] = word_embedding_backward(dx, embed_cache)
+        _, grads["W_proj"], grads["b_proj"] = affine_backward(dh0, proj_cache)
+        return loss, {name: grads[name] for name in p}
+
+    # -- decoding: one step definition for greedy, sampling and beam search -----
+
+    def _start_decoding(self, features):
+        """Initial state and the word -> cell-input table, (V, kH).
+
+        The table W_embed @ Wx + b replaces an embedding lookup and a product
+        at every step by one row lookup.
+        """
+        if self._start is None or self._end is None:
+            raise ValueError("sampling needs '<START>' and '<END>' in word_to_idx")
+        p = self.params
+        features = self._check_features(features)
+        h0 = affine_forward(features, p["W_proj"], p["b_proj"])[0]
+        state = (h0,) if self.cell_type == "rnn" else (h0, np.zeros_like(h0))
+        return state, p["W_embed"] @ p["Wx"] + p["b"]
+
+    def _decode_step(self, words, state, table):
+        """words: (M,) ints; state: (h,) or (h, c), each (M, H).
+
+        Returns scores (M, V) and the next state.
+        """
+        p = self.params
+        a = table[words]                                 # (M, kH), a fresh copy
+        if self.cell_type == "rnn":
+            state = (rnn_cell(a, state[0], p["Wh"]),)
+        else:
+            state = lstm_cell(a, state[0], state[1], p["Wh"])[:2]
+        return state[0] @ p["W_vocab"] + p["b_vocab"], state
+
+    def sample(self, features, max_length=30, *, temperature=0.0, rng=None):
+        """Caption each image, one word at a time from <START>.
+
+        Inputs:
+        - features: (N, D)
+        - max_length: number of words generated at most
+        - temperature: 0 for greedy decoding (argmax); > 0 to draw each word
+          from softmax(scores / temperature)
+        - rng: np.random.Generator or seed used when temperature > 0
+
+        Returns captions: (N, max_length) int32. Column 0 is the first generated
+        word; a row's <END> is kept and everything after it is <NULL>.
+        """
+        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) \
+                or max_length < 1:
+            raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+        if not (np.isfinite(temperature) and temperature >= 0):
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+        rng = np.random.default_rng(rng) if temperature > 0 else None
+        state, table = self._start_decoding(features)
+        N = state[0].shape[0]
+        captions = np.full((N, max_length), self._null, dtype=np.int32)
+        words = np.full(N, self._start)
+        done = np.zeros(N, dtype=bool)
+        for t in range(max_length):
+            scores, state = self._decode_step(words, state, table)
+            words = _choose_words(scores, temperature, rng)
+            captions[:, t] = np.where(done, self._null, words)
+            done |= words == self._end
+            if done.all():
+                break
+        return captions
+
+    def beam_search(self, features, beam_size=3, max_length=30, length_penalty=0.0):
+        """Best caption of each image by beam search (see beam_search.py).
+
+        Inputs:
+        - features: (N, D)
+        - beam_size: hypotheses kept per image; 1 gives the greedy caption
+        - max_length: words generated at most
+        - length_penalty: alpha in log p / length ** alpha (0: plain log p)
+
+        Returns a tuple of:
+        - captions: (N, max_length) int32, <END> kept, <NULL> after it
+        - log_probs: (N,) float64, summed log-probability of each caption
+        """
+        state, table = self._start_decoding(features)
+        return _beam_search(
+            lambda words, s: self._decode_step(words, s, table), state,
+            start=self._start, end=self._end, null=self._null, beam_size=beam_size,
+            max_length=max_length, length_penalty=length_penalty)
+
+    # -- output bias at the words' log frequencies -----------------------------
+
+    def init_output_bias(self, captions):
+        """Set b_vocab to the log frequency of each word among the targets.
+
+        A known trick (from neuraltalk): the untrained model then predicts the
+        unigram distribution, which removes the loss spike of the first
+        iterations. Counts are add-one smoothed so unseen words stay finite.
+
+        - captions: (N, T) training captions; targets are captions[:, 1:]
+          without <NULL>
+        """
+        captions = check_index_array("captions", captions, self.vocab_size, ndim=2)
+        targets = captions[:, 1:]
+        counts = np.bincount(targets[targets != self._null], minlength=self.vocab_size) + 1.0
+        self.params["b_vocab"] = np.log(counts / counts.sum()).astype(self.dtype)
+
+    # -- parameters and files ---------------------------------------------------
+
+    def set_params(self, params, source="params"):
+        """Replace the parameters by ``params`` (name -> array) after checking
+        that the names and shapes are this model's; arrays are cast to dtype."""
+        missing = set(self.params) - set(params)
+        extra = set(params) - set(self.params)
+        if missing or extra:
+            raise ValueError(f"{source} does not fit this model: missing {sorted(missing)}, "
+                             f"unexpected {sorted(extra)}")
+        for name, value in params.items():
+            if not np.issubdtype(np.asarray(value).dtype, np.floating):
+                raise TypeError(f"{source}: {name} has dtype {np.asarray(value).dtype}, "
+                                f"expected floating point")
+            if value.shape != self.params[name].shape:
+                raise ValueError(f"{source}: {name} has shape {value.shape}, the model "
+                                 f"expects {self.params[name].shape}")
+        self.params = {name: np.array(params[name], dtype=self.dtype) for name in self.params}
+
+    def config(self):
+        """JSON-able description: everything needed to rebuild the model."""
+        return {"word_to_idx": self.word_to_idx, "input_dim": self.input_dim,
+                "wordvec_dim": self.wordvec_dim, "hidden_dim": self.hidden_dim,
+                "cell_type": self.cell_type, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        cfg = dict(config)
+        return cls(cfg.pop("word_to_idx"), dtype=np.dtype(cfg.pop("dtype")), **cfg)
+
+    def save(self, path):
+        """Write the model to one .npz file (arrays + JSON metadata), atomically."""
+        meta = {"kind": MODEL_KIND, "format_version": FORMAT_VERSION, "model": self.config()}
+        save_npz(path, self.params, meta)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`; ValueError names a bad file."""
+        arrays, meta = load_npz(path, MODEL_KIND)
+        return cls.from_saved(arrays, meta, path)
+
+    @classmethod
+    def from_saved(cls, arrays, meta, path):
+        """Rebuild a model from the arrays and metadata of a model or checkpoint file."""
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported format version {meta.get('format_version')!r}")
+        try:
+            model = cls.from_config(meta["model"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: invalid model metadata: {e}") from e
+        model.set_params({k: v for k, v in arrays.items() if k in model.params}, source=str(path))
+        return model
+
+
+def _choose_words(scores, temperature, rng):
+    """Argmax of scores (M, V), or a draw from softmax(scores / temperature)."""
+    if temperature == 0:
+        return scores.argmax(axis=1)
+    # Gumbel-max trick: argmax(log p + Gumbel noise) is a draw from p
+    log_p = log_softmax(scores.astype(np.float64) / temperature)
+    return (log_p + rng.gumbel(size=log_p.shape)).argmax(axis=1)

@@ -1,0 +1,234 @@
+"""The exercise's COCO captioning data: loading, minibatches, decoding.
+
+The data folder (``coco_captioning``) holds:
+
+- ``coco2014_captions.h5``: train_captions (N, 17) int32, train_image_idxs (N,),
+  val_captions, val_image_idxs
+- ``train2014_vgg16_fc7.h5`` / ``val2014_vgg16_fc7.h5`` (key ``features``,
+  (num_images, 4096) float32) and their ``_pca`` versions (num_images, 512)
+- ``coco2014_vocab.json``: ``idx_to_word`` (list) and ``word_to_idx`` (dict)
+- ``train2014_urls.txt``, ``val2014_urls.txt``: one image URL per line
+
+Special tokens: <NULL> = 0 (padding), <START> = 1, <END> = 2, <UNK> = 3.
+"""
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+__all__ = ["default_data_dir", "load_coco_data", "decode_captions", "sample_coco_minibatch",
+           "references_by_image", "H5Rows"]
+
+SPECIAL_TOKENS = ("<NULL>", "<START>", "<END>")
+_HOW_TO_GET = ("run datasets/get_datasets.sh to download the COCO files, or use the "
+               "built-in dataset (shapes_dataset.ensure_dataset())")
+
+
+def default_data_dir():
+    """$COCO_CAPTIONING_DIR, else datasets/coco_captioning beside this module."""
+    env = os.environ.get("COCO_CAPTIONING_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent / "datasets" / "coco_captioning"
+
+
+class H5Rows:
+    """Rows of an HDF5 dataset read on demand: for the 4,096-wide features,
+    which need 1.3 GB in memory for the training split.
+
+    Behaves like a read-only array for ``shape``, ``dtype``, ``len`` and
+    indexing with an int or an integer array (any order, with repeats).
+    """
+
+    def __init__(self, path, key="features"):
+        self.path = Path(path)
+        self._file = h5py.File(self.path, "r")
+        self._data = self._file[key]
+        self.shape, self.dtype, self.ndim = self._data.shape, self._data.dtype, self._data.ndim
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, idx):
+        idx = np.asarray(idx)
+        if idx.ndim == 0:
+            return self._data[int(idx)]
+        # h5py reads only strictly increasing indices: read each row once, reorder
+        uniq, inverse = np.unique(idx, return_inverse=True)
+        return self._data[uniq][inverse.reshape(idx.shape)]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self._data[()]
+        return out if dtype is None else out.astype(dtype)
+
+    def close(self):
+        self._file.close()
+
+
+def _require(path):
+    if not path.is_file():
+        raise FileNotFoundError(f"missing data file {path}; {_HOW_TO_GET}")
+    return path
+
+
+def _open_h5(path):
+    _require(path)
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path} is not a valid HDF5 file (a truncated download?); "
+                         f"delete it and fetch it again")
+    return h5py.File(path, "r")
+
+
+def _read_h5(path):
+    """Every dataset of an HDF5 file, read in full (one allocation each)."""
+    with _open_h5(path) as f:
+        try:
+            return {k: v[()] for k, v in f.items()}
+        except (OSError, KeyError) as e:
+            raise ValueError(f"{path} is damaged: {e}") from e
+
+
+def load_coco_data(base_dir=None, max_train=None, pca_features=True, *, rng=None,
+                   lazy_features=False):
+    """Load the exercise's captioning data as a dict.
+
+    Inputs:
+    - base_dir: the coco_captioning folder (default: :func:`default_data_dir`)
+    - max_train: keep this many training captions, drawn without replacement
+    - pca_features: the 512-wide PCA features (True) or the raw fc7 ones
+    - rng: np.random.Generator or seed for the max_train draw (default seed 0)
+    - lazy_features: give the features as :class:`H5Rows` (read on demand)
+
+    Returns a dict with keys train_captions (N, T) int, train_image_idxs (N,),
+    train_features (num_images, D), train_urls (num_images,), the same for
+    val, idx_to_word and word_to_idx.
+    """
+    base = Path(base_dir) if base_dir is not None else default_data_dir()
+    if not base.is_dir():
+        raise FileNotFoundError(f"data folder {base} does not exist; {_HOW_TO_GET}")
+    data = _read_h5(base / "coco2014_captions.h5")
+    vocab_path = _require(base / "coco2014_vocab.json")
+    try:
+        vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
+        data["idx_to_word"], data["word_to_idx"] = vocab["idx_to_word"], vocab["word_to_idx"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{vocab_path} is not a valid vocabulary file: {e}") from e
+
+    suffix = "_pca" if pca_features else ""
+    for split in ("train", "val"):
+        path = base / f"{split}2014_vgg16_fc7{suffix}.h5"
+        if lazy_features:
+            _open_h5(path).close()
+            data[f"{split}_features"] = H5Rows(path)
+        else:
+            features = _read_h5(path)
+            if "features" not in features:
+                raise ValueError(f"{path} has no dataset 'features'")
+            data[f"{split}_features"] = features["features"]
+        urls_path = _require(base / f"{split}2014_urls.txt")
+        data[f"{split}_urls"] = np.asarray(urls_path.read_text(encoding="utf-8").split())
+
+    _validate(data, base)
+    if max_train is not None:
+        _subsample_train(data, max_train, rng)
+    return data
+
+
+def _validate(data, base):
+    """Captions use known words; image indices point at existing features."""
+    V = len(data["idx_to_word"])
+    for split in ("train", "val"):
+        for key in (f"{split}_captions", f"{split}_image_idxs"):
+            if key not in data:
+                raise ValueError(f"{base / 'coco2014_captions.h5'} lacks the dataset {key!r}")
+        caps, idxs = data[f"{split}_captions"], data[f"{split}_image_idxs"]
+        num_images = data[f"{split}_features"].shape[0]
+        if caps.ndim != 2 or idxs.shape != (caps.shape[0],):
+            raise ValueError(f"{split}_captions {caps.shape} and {split}_image_idxs "
+                             f"{idxs.shape} must be (N, T) and (N,)")
+        if caps.size and (caps.min() < 0 or caps.max() >= V):
+            raise ValueError(f"{split}_captions use word indices up to {caps.max()}, but the "
+                             f"vocabulary has {V} words")
+        if idxs.size and (idxs.min() < 0 or idxs.max() >= num_images):
+            raise ValueError(f"{split}_image_idxs reach {idxs.max()}, but there are only "
+                             f"{num_images} {split} feature rows")
+        if len(data[f"{split}_urls"]) != num_images:
+            raise ValueError(f"{split}2014_urls.txt has {len(data[f'{split}_urls'])} lines "
+                             f"for {num_images} images")
+
+
+def _subsample_train(data, max_train, rng):
+    num_train = data["train_captions"].shape[0]
+    if isinstance(max_train, bool) or not isinstance(max_train, (int, np.integer)) \
+            or max_train < 1:
+        raise ValueError(f"max_train must be a positive integer, got {max_train!r}")
+    if max_train < num_train:
+        rng = np.random.default_rng(0 if rng is None else rng)
+        keep = np.sort(rng.choice(num_train, size=max_train, replace=False))
+        data["train_captions"] = data["train_captions"][keep]
+        data["train_image_idxs"] = data["train_image_idxs"][keep]
+
+
+def decode_captions(captions, idx_to_word, *, strip_special=False):
+    """Turn word indices into strings.
+
+    Inputs:
+    - captions: (T,) or (N, T) integer word indices
+    - idx_to_word: list or dict index -> word
+    - strip_special: also drop <START> and <END> (<NULL> is always dropped)
+
+    Returns a str for 1-D input, a list of N str for 2-D input. Decoding of a
+    row stops after its first <END>.
+    """
+    captions = np.asarray(captions)
+    if captions.ndim not in (1, 2) or not np.issubdtype(captions.dtype, np.integer):
+        raise ValueError(f"captions must be a 1-D or 2-D integer array, got shape "
+                         f"{captions.shape} and dtype {captions.dtype}")
+    rows = captions[None] if captions.ndim == 1 else captions
+    drop = set(SPECIAL_TOKENS) if strip_special else {"<NULL>"}
+    decoded = []
+    for row in rows:
+        words = []
+        for idx in row:
+            word = idx_to_word[int(idx)]
+            if word not in drop:
+                words.append(word)
+            if word == "<END>":
+                break
+        decoded.append(" ".join(words))
+    return decoded[0] if captions.ndim == 1 else decoded
+
+
+def sample_coco_minibatch(data, batch_size=100, split="train", *, rng=None):
+    """A random minibatch of captions with their image features and URLs.
+
+    Draws caption indices with replacement, as the exercise does.
+
+    Returns a tuple of:
+    - captions: (batch_size, T) int
+    - features: (batch_size, D)
+    - urls: (batch_size,) str
+    """
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    rng = np.random.default_rng(rng)
+    split_size = data[f"{split}_captions"].shape[0]
+    mask = rng.choice(split_size, batch_size)
+    captions = data[f"{split}_captions"][mask]
+    image_idxs = data[f"{split}_image_idxs"][mask]
+    features = data[f"{split}_features"][image_idxs]     # ndarray or H5Rows
+    urls = data[f"{split}_urls"][image_idxs]
+    return captions, features, urls
+
+
+def references_by_image(data, split="val", *, strip_special=True):
+    """All reference captions of each image of a split.
+
+    Returns a dict image index -> list of caption strings.
+    """
+    refs = {}
+    captions = decode_captions(data[f"{split}_captions"], data["idx_to_word"],
+                               strip_special=strip_special)
+    for idx, caption in zip(data[f"{split}_image_idxs"], captions):
+        refs.setdefault(int(idx), []).append(caption)
+    return refs

@@ -1,0 +1,368 @@
+"""CaptioningSolver: trains a CaptioningRNN on captioning data.
+
+Beyond the exercise's solver: a seedable minibatch generator, gradient
+clipping by global norm, periodic validation with caption metrics and the best
+parameters kept, atomic checkpoints that resume exactly, a progress bar, and
+faults that lose nothing (a NaN loss stops training before the bad update; an
+interrupt writes a checkpoint first).
+"""
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import optim
+from caption_metrics import score_captions
+from checkpoint_io import load_npz, save_npz
+from coco_utils import decode_captions, references_by_image, sample_coco_minibatch
+
+__all__ = ["CaptioningSolver", "CHECKPOINT_KIND"]
+
+CHECKPOINT_KIND = "rnn-captioning-checkpoint"
+CHECKPOINT_NAME = "checkpoint.npz"
+_FORMAT_VERSION = 1
+_LOWER_IS_BETTER = {"val_loss"}
+
+
+class CaptioningSolver:
+    """Trains ``model`` on ``data`` (the dict of ``coco_utils.load_coco_data``).
+
+    After ``train()``: ``loss_history`` (one float per iteration),
+    ``grad_norm_history``, ``val_history`` (one dict per validation with the
+    iteration, epoch, val_loss and caption metrics), ``best_params``.
+    """
+
+    def __init__(self, model, data, *, update_rule="sgd", optim_config=None, lr_decay=1.0,
+                 batch_size=100, num_epochs=10, print_every=10, verbose=True,
+                 grad_clip=None, seed=0, checkpoint_dir=None, checkpoint_every=None,
+                 resume_from=None, val_every=None, val_max_images=500,
+                 val_max_captions=2000, keep_best="CIDEr", restore_best=True,
+                 meteor=False, **unknown):
+        """Options (all keyword-only):
+        - update_rule: name in optim.UPDATE_RULES ('sgd', 'sgd_momentum', 'rmsprop', 'adam')
+        - optim_config: hyperparameters given to the update rule, e.g. learning_rate
+        - lr_decay: learning rate multiplied by this after each epoch
+        - batch_size, num_epochs: minibatch size and epochs (epoch = N // batch_size steps)
+        - print_every: iterations between refreshes of the progress bar's loss
+        - verbose: show the progress bar
+        - grad_clip: rescale gradients whose global L2 norm exceeds this (None: off)
+        - seed: seed of the minibatch generator
+        - checkpoint_dir: folder for checkpoint.npz (None: no checkpoints)
+        - checkpoint_every: iterations between checkpoints (None: every epoch);
+          one is also written at the end and on an interrupt
+        - resume_from: a checkpoint file to continue from
+        - val_every: iterations between validations (None: every epoch; 0: never)
+        - val_max_images, val_max_captions: size of the validation subsets
+        - keep_best: metric picking the best parameters ('CIDEr', 'Bleu_4', ...,
+          or 'val_loss'); None keeps none
+        - restore_best: put the best parameters into the model after training
+        - meteor: also compute METEOR at validation (needs Java; slow to start)
+        """
+        if unknown:
+            raise ValueError(f"unknown CaptioningSolver options: {sorted(unknown)}")
+        if isinstance(update_rule, str):
+            if update_rule not in optim.UPDATE_RULES:
+                raise ValueError(f"update_rule must be one of {sorted(optim.UPDATE_RULES)}, "
+                                 f"got {update_rule!r}")
+        elif not callable(update_rule):
+            raise TypeError("update_rule must be a name or a callable")
+        _check_positive_int("batch_size", batch_size)
+        _check_positive_int("print_every", print_every)
+        _check_positive_int("num_epochs", num_epochs, allow_zero=True)
+        if checkpoint_every is not None:
+            _check_positive_int("checkpoint_every", checkpoint_every)
+        if val_every is not None:
+            _check_positive_int("val_every", val_every, allow_zero=True)
+        if not lr_decay > 0:
+            raise ValueError(f"lr_decay must be > 0, got {lr_decay!r}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip!r}")
+        _check_data(data, model)
+
+        self.model, self.data = model, data
+        self.update_rule = update_rule
+        self.lr_decay, self.batch_size, self.num_epochs = lr_decay, batch_size, num_epochs
+        self.print_every, self.verbose, self.grad_clip = print_every, verbose, grad_clip
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.checkpoint_every, self.val_every = checkpoint_every, val_every
+        self.val_max_images, self.val_max_captions = val_max_images, val_max_captions
+        self.keep_best, self.restore_best, self.meteor = keep_best, restore_best, meteor
+
+        self.rng = np.random.default_rng(seed)
+        self.optim_configs = {name: dict(optim_config or {}) for name in model.params}
+        self.epoch = 0
+        self.iteration = 0
+        self.loss_history, self.grad_norm_history, self.val_history = [], [], []
+        self.best_metric, self.best_params = None, None
+        self._stop_requested = False
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+
+    # -- schedule ----------------------------------------------------------------
+
+    @property
+    def iterations_per_epoch(self):
+        return max(self.data["train_captions"].shape[0] // self.batch_size, 1)
+
+    @property
+    def num_iterations(self):
+        return self.num_epochs * self.iterations_per_epoch
+
+    @property
+    def checkpoint_path(self):
+        return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_NAME
+
+    def _due(self, every):
+        """Is an event with period ``every`` (None: each epoch) due now?"""
+        every = self.iterations_per_epoch if every is None else every
+        return every > 0 and self.iteration % every == 0
+
+    # -- training ------------------------------------------------------------------
+
+    def train(self):
+        """Train until ``num_epochs`` epochs are done; returns ``loss_history``."""
+        has_val = "val_captions" in self.data and self.val_every != 0
+        bar = tqdm(total=self.num_iterations, initial=self.iteration, desc="train",
+                   disable=not self.verbose, dynamic_ncols=True)
+        try:
+            with bar, self._deferred_sigint():
+                while self.iteration < self.num_iterations:
+                    self._step()
+                    if self.iteration % self.iterations_per_epoch == 0:
+                        self._end_epoch()
+                    if has_val and self._due(self.val_every):
+                        self.validate()
+                    if self.checkpoint_dir is not None and self._due(self.checkpoint_every):
+                        self.save_checkpoint()
+                    self._update_bar(bar)
+                    if self._stop_requested:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            if self.checkpoint_dir is not None:
+                self.save_checkpoint()
+            raise
+        if self.checkpoint_dir is not None:
+            self.save_checkpoint()
+        if self.restore_best and self.best_params is not None:
+            self.model.set_params(self.best_params)
+        return self.loss_history
+
+    def _step(self):
+        """One update from one minibatch. Nothing changes (the minibatch draw
+        included) unless the whole step succeeds with a finite loss."""
+        rng_state = self.rng.bit_generator.state
+        try:
+            captions, features, _ = sample_coco_minibatch(
+                self.data, batch_size=self.batch_size, split="train", rng=self.rng)
+            loss, grads = self.model.loss(features, captions)
+        except BaseException:
+            self.rng.bit_generator.state = rng_state   # a resume redraws this batch
+            raise
+        norm = float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads.values())))
+        if not (np.isfinite(loss) and np.isfinite(norm)):
+            self.rng.bit_generator.state = rng_state
+            where = (f"; the last good checkpoint is {self.checkpoint_path}"
+                     if self.checkpoint_path and self.checkpoint_path.exists() else "")
+            raise FloatingPointError(
+                f"training diverged at iteration {self.iteration} (epoch {self.epoch}): loss "
+                f"{loss}, gradient norm {norm}. The model keeps the parameters from before this "
+                f"step{where}. Lower the learning rate or set grad_clip.")
+        scale = self.grad_clip / norm if self.grad_clip and norm > self.grad_clip else 1.0
+        new_params, new_configs = {}, {}
+        rule = _rule(self.update_rule)
+        for name, w in self.model.params.items():
+            new_params[name], new_configs[name] = rule(
+                w, grads[name] * w.dtype.type(scale) if scale != 1.0 else grads[name],
+                dict(self.optim_configs[name]))
+        # commit everything together, so an interrupt never sees half a step
+        self.model.params, self.optim_configs, self.iteration = (
+            new_params, new_configs, self.iteration + 1)
+        self.loss_history.append(float(loss))
+        self.grad_norm_history.append(norm)
+
+    def _end_epoch(self):
+        self.epoch += 1
+        for config in self.optim_configs.values():
+            if "learning_rate" in config:   # the built-in rules always store it
+                config["learning_rate"] *= self.lr_decay
+
+    def _update_bar(self, bar):
+        bar.update(1)
+        if self.iteration % self.print_every == 0 or self.iteration == self.num_iterations:
+            postfix = {"epoch": self.epoch, "loss": f"{self.loss_history[-1]:.3f}"}
+            if self.val_history:
+                last = self.val_history[-1]
+                postfix["val_loss"] = f"{last['val_loss']:.3f}"
+                if self.keep_best in last and self.keep_best != "val_loss":
+                    postfix[self.keep_best] = f"{last[self.keep_best]:.3f}"
+            bar.set_postfix(postfix, refresh=False)
+
+    @contextmanager
+    def _deferred_sigint(self):
+        """Ctrl-C ends training at the end of the current iteration (a second
+        Ctrl-C interrupts at once). Only the main thread can set handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._stop_requested = False
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    # -- validation ---------------------------------------------------------------
+
+    def validate(self):
+        """Validation loss and caption metrics; appended to ``val_history``.
+
+        The loss uses the first ``val_max_captions`` val captions; the metrics
+        compare greedy captions of the first ``val_max_images`` val images with
+        all of each image's reference captions. Uses no training randomness.
+        """
+        data, model = self.data, self.model
+        captions = data["val_captions"][: self.val_max_captions]
+        idxs = data["val_image_idxs"][: self.val_max_captions]
+        total = 0.0
+        for lo in range(0, len(captions), self.batch_size):
+            batch = slice(lo, lo + self.batch_size)
+            loss, _ = model.loss(data["val_features"][idxs[batch]], captions[batch])
+            total += loss * len(captions[batch])
+        record = {"iteration": self.iteration, "epoch": self.epoch,
+                  "val_loss": total / max(len(captions), 1)}
+        record.update(self.caption_metrics("val", self.val_max_images))
+        self.val_history.append(record)
+        self._keep_if_best(record)
+        return record
+
+    def caption_metrics(self, split="val", max_images=None, *, beam_size=1):
+        """BLEU, CIDEr-D, ROUGE-L (METEOR if enabled) of the model's captions of
+        a split's first ``max_images`` images (greedy, or beam search when
+        beam_size > 1) against all their reference captions."""
+        refs = references_by_image(self.data, split)
+        image_ids = sorted(refs)[:max_images]
+        generated = caption_images(self.model, self.data[f"{split}_features"], image_ids,
+                                   max_length=self.data[f"{split}_captions"].shape[1] - 1,
+                                   beam_size=beam_size)
+        candidates = dict(zip(image_ids, decode_captions(
+            generated, self.data["idx_to_word"], strip_special=True)))
+        return score_captions(candidates, {i: refs[i] for i in image_ids}, meteor=self.meteor)
+
+    def _keep_if_best(self, record):
+        if self.keep_best is None or self.keep_best not in record:
+            return
+        value = record[self.keep_best]
+        lower = self.keep_best in _LOWER_IS_BETTER
+        if self.best_metric is None or (value < self.best_metric if lower
+                                        else value > self.best_metric):
+            self.best_metric = value
+            self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+
+    # -- checkpoints ----------------------------------------------------------------
+
+    def save_checkpoint(self, path=None):
+        """Write model, optimiser state, rng state, counters and histories to
+        one .npz file (default ``checkpoint_dir/checkpoint.npz``), atomically."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None:
+            raise ValueError("no checkpoint path: give one or set checkpoint_dir")
+        arrays = dict(self.model.params)
+        scalars = {}
+        for name, config in self.optim_configs.items():
+            scalars[name] = {k: v.item() if isinstance(v, np.generic) else v
+                             for k, v in config.items() if not isinstance(v, np.ndarray)}
+            arrays.update({f"optim/{name}/{k}": v for k, v in config.items()
+                           if isinstance(v, np.ndarray)})
+        if self.best_params is not None:
+            arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
+        arrays["loss_history"] = np.asarray(self.loss_history, dtype=np.float64)
+        arrays["grad_norm_history"] = np.asarray(self.grad_norm_history, dtype=np.float64)
+        meta = {
+            "kind": CHECKPOINT_KIND, "format_version": _FORMAT_VERSION,
+            "model": self.model.config(), "iteration": self.iteration, "epoch": self.epoch,
+            "rng_state": self.rng.bit_generator.state, "optim_scalars": scalars,
+            "update_rule": self.update_rule if isinstance(self.update_rule, str) else None,
+            "val_history": self.val_history, "best_metric": self.best_metric,
+            "keep_best": self.keep_best,
+        }
+        save_npz(path, arrays, meta)
+        return path
+
+    def load_checkpoint(self, path):
+        """Restore the state saved by :meth:`save_checkpoint` into this solver
+        and its model; the model must have the same sizes and vocabulary."""
+        arrays, meta = load_npz(path, CHECKPOINT_KIND)
+        if meta.get("model") != self.model.config():
+            raise ValueError(f"{path} is a checkpoint of another model (sizes, cell type or "
+                             f"vocabulary differ): {_config_diff(meta.get('model'), self.model.config())}")
+        try:
+            self.model.set_params({k: arrays[k] for k in self.model.params}, source=str(path))
+            self.optim_configs = {
+                name: {**meta["optim_scalars"][name],
+                       **{k.split("/")[2]: v for k, v in arrays.items()
+                          if k.startswith(f"optim/{name}/")}}
+                for name in self.model.params}
+            best = {k[5:]: v for k, v in arrays.items() if k.startswith("best/")}
+            self.best_params = best or None
+            self.rng.bit_generator.state = meta["rng_state"]
+            self.iteration, self.epoch = int(meta["iteration"]), int(meta["epoch"])
+            self.loss_history = arrays["loss_history"].tolist()
+            self.grad_norm_history = arrays["grad_norm_history"].tolist()
+            self.val_history = list(meta["val_history"])
+            self.best_metric = meta["best_metric"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path} is an incomplete or damaged checkpoint: {e!r}") from e
+
+
+def caption_images(model, features, image_ids, *, max_length, beam_size=1, chunk=500):
+    """Captions (len(image_ids), max_length) of the given feature rows, in
+    chunks so that beam search of many images stays small in memory."""
+    out = []
+    for lo in range(0, len(image_ids), chunk):
+        feats = features[np.asarray(image_ids[lo:lo + chunk])]
+        if beam_size > 1:
+            out.append(model.beam_search(feats, beam_size=beam_size, max_length=max_length)[0])
+        else:
+            out.append(model.sample(feats, max_length=max_length))
+    return np.concatenate(out, axis=0)
+
+
+def _rule(update_rule):
+    return optim.UPDATE_RULES[update_rule] if isinstance(update_rule, str) else update_rule
+
+
+def _check_positive_int(name, value, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < (0 if allow_zero else 1):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"{name} must be {kind} integer, got {value!r}")
+
+
+def _check_data(data, model):
+    if not isinstance(data, dict):
+        raise TypeError(f"data must be the dict of load_coco_data, got {type(data).__name__}")
+    missing = [k for k in ("train_captions", "train_image_idxs", "train_features")
+               if k not in data]
+    if missing:
+        raise ValueError(f"data lacks the keys {missing}")
+    if "word_to_idx" in data and data["word_to_idx"] != model.word_to_idx:
+        raise ValueError("data['word_to_idx'] differs from the model's vocabulary")
+    if data["train_captions"].shape[0] == 0:
+        raise ValueError("data['train_captions'] is empty")
+
+
+def _config_diff(a, b):
+    if not isinstance(a, dict):
+        return "no model description"
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return ", ".join(f"{k}: {'vocabulary' if k == 'word_to_idx' else a.get(k)!r} vs "
+                     f"{'vocabulary' if k == 'word_to_idx' else b.get(k)!r}" for k in keys)
