@@ -73,10 +73,14 @@ def _require(path):
 
 def _open_h5(path):
     _require(path)
+    bad = (f"{path} is not a valid HDF5 file (a truncated or interrupted download?); "
+           f"delete it and fetch it again")
     if not h5py.is_hdf5(path):
-        raise ValueError(f"{path} is not a valid HDF5 file (a truncated download?); "
-                         f"delete it and fetch it again")
-    return h5py.File(path, "r")
+        raise ValueError(bad)
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise ValueError(f"{bad}: {e}") from e
 
 
 def _read_h5(path):
