@@ -115,9 +115,15 @@ def image_from_url(url, *, timeout=DEFAULT_TIMEOUT, max_bytes=DEFAULT_MAX_BYTES)
         os.remove(fname)
 
 
-def _decode(source, name):
+def _decode(path, name):
+    """Decode the image file at ``path``; ``name`` is what errors call it.
+
+    The bytes are read here and decoded from memory: given a path, imageio's
+    plugins leave descriptors open when the file is not an image.
+    """
+    data = Path(path).read_bytes()
     try:
-        return iio.imread(source)
+        return iio.imread(data)
     except Exception as e:  # imageio raises many types for undecodable data
         raise ValueError(f"{name} is not an image that can be decoded: {e}") from e
 

@@ -1,0 +1,85 @@
+"""The command-line jobs, end to end on a small built-in dataset."""
+import json
+
+import numpy as np
+import pytest
+
+import caption
+import shapes_dataset as sd
+import train
+from captioning_rnn import CaptioningRNN
+from checkpoint_io import load_npz
+from solver import CHECKPOINT_KIND
+
+SMALL = ["--epochs", "2", "--hidden-dim", "32", "--wordvec-dim", "16", "--batch-size", "50",
+         "--val-images", "10", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return sd.generate_dataset(tmp_path_factory.mktemp("shapes") / "ds", num_train=80,
+                               num_val=12, seed=1)
+
+
+@pytest.fixture(scope="module")
+def run(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert train.main(["--data-dir", str(data_dir), "--output-dir", str(out), *SMALL]) == 0
+    return out
+
+
+def test_run_folder_contents(run, capsys):
+    assert {p.name for p in run.iterdir()} >= {"model.npz", "checkpoint.npz", "metrics.json",
+                                               "loss.png", "samples.png"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("Bleu_4", "CIDEr", "ROUGE_L", "attribute_accuracy"):
+        assert 0 <= metrics[key] <= 10, key
+    model = CaptioningRNN.load(run / "model.npz")
+    assert model.cell_type == "lstm" and model.hidden_dim == 32
+    for png in ("loss.png", "samples.png"):
+        assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_prints_the_headline_figures(data_dir, tmp_path, capsys):
+    train.main(["--data-dir", str(data_dir), "--output-dir", str(tmp_path), "--cell-type",
+                "rnn", "--beam-size", "2", *SMALL])
+    out = capsys.readouterr().out
+    assert "val BLEU-4" in out and "CIDEr-D" in out and "attribute accuracy" in out
+
+
+def test_resume_continues_the_run(data_dir, run, tmp_path):
+    out = tmp_path / "more"
+    args = ["--data-dir", str(data_dir), "--output-dir", str(out),
+            "--resume", str(run / "checkpoint.npz"), *SMALL]
+    args[args.index("--epochs") + 1] = "3"
+    assert train.main(args) == 0
+    _, meta = load_npz(out / "checkpoint.npz", CHECKPOINT_KIND)
+    _, first = load_npz(run / "checkpoint.npz", CHECKPOINT_KIND)
+    assert meta["epoch"] == 3 and meta["iteration"] == first["iteration"] * 3 // 2
+
+
+def test_missing_coco_folder_is_an_error(tmp_path):
+    with pytest.raises(SystemExit, match="has no coco2014_captions.h5"):
+        train.main(["--data-dir", str(tmp_path), *SMALL])
+
+
+def test_caption_image_files_and_indices(run, data_dir, capsys):
+    """An image file is featurised from its pixels exactly like the stored
+    features, so it gets the same caption as its index."""
+    model = str(run / "model.npz")
+    image = data_dir / "images" / "val_00003.png"
+    assert caption.main([model, str(image), "--index", "3", "0", "--data-dir",
+                         str(data_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{image}: ") and lines[1].startswith("val image 3: ")
+    assert lines[0].split(": ", 1)[1] == lines[1].split(": ", 1)[1]
+    assert sum(line.startswith("    ref: ") for line in lines) == 10
+
+    assert caption.main([model, "--index", "0", "--beam-size", "3", "--data-dir",
+                         str(data_dir)]) == 0
+    assert capsys.readouterr().out.startswith("val image 0: ")
+
+
+def test_caption_bad_index(run, data_dir):
+    with pytest.raises(SystemExit, match=r"indices \[99\] are outside the 12 val images"):
+        caption.main([str(run / "model.npz"), "--index", "99", "--data-dir", str(data_dir)])
