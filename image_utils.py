@@ -19,7 +19,7 @@ import imageio.v3 as iio
 import numpy as np
 
 __all__ = ["ImageDownloadError", "image_from_url", "load_image", "preprocess_image",
-           "deprocess_image", "resize_image", "SQUEEZENET_MEAN", "SQUEEZENET_STD"]
+           "deprocess_image", "resize_image", "load_images", "SQUEEZENET_MEAN", "SQUEEZENET_STD"]
 
 SQUEEZENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 SQUEEZENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -147,6 +147,23 @@ def load_image(path_or_url, size=None):
             raise FileNotFoundError(f"no image file at {source}")
         img = _decode(source, source)
     return img if size is None else resize_image(img, size)
+
+
+def load_images(urls, size=None):
+    """Load several images, tolerating failures (dead COCO URLs, no network).
+
+    Returns a tuple of:
+    - images: list with an ndarray per URL, or None where loading failed
+    - failures: dict index -> short reason, for the ones that failed
+    """
+    images, failures = [], {}
+    for i, url in enumerate(urls):
+        try:
+            images.append(load_image(url, size))
+        except (OSError, ValueError) as e:
+            images.append(None)
+            failures[i] = f"{type(e).__name__}: {e}"
+    return images, failures
 
 
 def resize_image(img, size):

@@ -51,9 +51,11 @@ def plot_samples(images, generated, references, columns=4, title=None):
     """A grid of images, each with its generated caption and one reference.
 
     - images: list of (H, W, 3) uint8 arrays, or None where the image could
-      not be loaded (a grey panel says so)
-    - generated, references: lists of caption strings
+      not be loaded (the panel says so)
+    - generated: list of caption strings, or None to show references only
+    - references: list of caption strings
     """
+    generated = [None] * len(images) if generated is None else generated
     n = len(images)
     rows = max(1, -(-n // columns))
     fig = Figure(figsize=(3.4 * columns, 3.6 * rows), layout="constrained")
@@ -65,7 +67,8 @@ def plot_samples(images, generated, references, columns=4, title=None):
             ax.text(0.5, 0.5, "image unavailable", ha="center", va="center", color="grey")
         else:
             ax.imshow(img, interpolation="nearest")
-        lines = textwrap.wrap(f"gen: {gen}", 38) + textwrap.wrap(f"ref: {ref}", 38)
+        lines = (textwrap.wrap(f"gen: {gen}", 38) if gen is not None else []) + \
+            textwrap.wrap(f"ref: {ref}", 38)
         ax.set_title("\n".join(lines), fontsize=8, loc="left")
     if title:
         fig.suptitle(title)

@@ -27,6 +27,8 @@ setup(
         "matplotlib>=3.7",
         "h5py>=3.8",
         "tqdm>=4.65",
+        # tqdm's notebook progress bars (and no warning in Jupyter without them)
+        "ipywidgets>=8.0",
         # BLEU, CIDEr-D, ROUGE-L (and METEOR when Java is present): the
         # implementation the COCO leaderboard uses, rather than our own.
         "pycocoevalcap>=1.2",

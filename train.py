@@ -20,7 +20,7 @@ import numpy as np
 from captioning_rnn import CaptioningRNN
 from checkpoint_io import atomic_write
 from coco_utils import decode_captions, default_data_dir, load_coco_data, references_by_image
-from image_utils import load_image
+from image_utils import load_images
 from plots import plot_samples, plot_training, save_figure
 from solver import CaptioningSolver, caption_images
 import shapes_dataset
@@ -108,12 +108,7 @@ def sample_figure(model, data, n=8, beam_size=1):
     caps = caption_images(model, data["val_features"], ids,
                           max_length=data["val_captions"].shape[1] - 1, beam_size=beam_size)
     generated = decode_captions(caps, data["idx_to_word"], strip_special=True)
-    images = []
-    for i in ids:
-        try:
-            images.append(load_image(data["val_urls"][i]))
-        except (OSError, ValueError):       # dead COCO URL or no network: leave a gap
-            images.append(None)
+    images, _ = load_images([data["val_urls"][i] for i in ids])  # None where a URL is dead
     return plot_samples(images, generated, [refs[i][0] for i in ids],
                         title="validation images: generated (gen) and reference (ref) captions")
 
