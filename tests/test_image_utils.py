@@ -1,9 +1,9 @@
 """image_utils against a real HTTP server on 127.0.0.1 started by the test."""
 import http.server
 import io
+import multiprocessing
 import os
 import tempfile
-import threading
 import time
 
 import imageio.v3 as iio
@@ -84,16 +84,29 @@ Handler.routes = {
 }
 
 
-@pytest.fixture(scope="module")
-def server():
+def _serve(port_queue):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     srv.handle_error = lambda request, address: None   # clients that hang up on purpose
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    port_queue.put(srv.server_address[1])
+    srv.serve_forever()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The server runs in its own process, so that the descriptors counted in
+    this process are the client's alone."""
+    ctx = multiprocessing.get_context("fork")
+    ports = ctx.Queue()
+    proc = ctx.Process(target=_serve, args=(ports,), daemon=True)
+    proc.start()
+    try:
+        yield f"http://127.0.0.1:{ports.get(timeout=10)}"
+    finally:
+        proc.terminate()
+        proc.join(5)
+        ports.close()
+        ports.join_thread()
 
 
 @pytest.fixture
