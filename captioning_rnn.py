@@ -13,16 +13,18 @@ from beam_search import log_softmax
 from checkpoint_io import load_npz, save_npz
 from layers import affine_backward, affine_forward, check_float_array, check_index_array
 from rnn_layers import (
-    lstm_backward, lstm_cell, lstm_forward, rnn_backward, rnn_cell, rnn_forward,
-    temporal_affine_backward, temporal_affine_forward, temporal_softmax_loss,
-    word_embedding_backward, word_embedding_forward,
+    lstm_cell, lstm_recurrence_backward, lstm_recurrence_forward, rnn_cell,
+    rnn_recurrence_backward, rnn_recurrence_forward, vocab_loss, word_projection_backward,
+    word_projection_forward,
 )
 
 __all__ = ["CaptioningRNN"]
 
 MODEL_KIND = "rnn-captioning-model"
 FORMAT_VERSION = 1
-_CELLS = {"rnn": (1, rnn_forward, rnn_backward), "lstm": (4, lstm_forward, lstm_backward)}
+# cell type -> (gates k, recurrence forward, recurrence backward)
+_CELLS = {"rnn": (1, rnn_recurrence_forward, rnn_recurrence_backward),
+          "lstm": (4, lstm_recurrence_forward, lstm_recurrence_backward)}
 
 
 class CaptioningRNN:
@@ -134,18 +136,21 @@ class CaptioningRNN:
         captions_in, captions_out = captions[:, :-1], captions[:, 1:]
         mask = captions_out != self._null
         p = self.params
-        _, forward, backward = _CELLS[self.cell_type]
+        _, recurrence_forward, recurrence_backward = _CELLS[self.cell_type]
 
-        h0, proj_cache = affine_forward(features, p["W_proj"], p["b_proj"])     # (N, H)
-        x, embed_cache = word_embedding_forward(captions_in, p["W_embed"])       # (N, T-1, W)
-        h, cell_cache = forward(x, h0, p["Wx"], p["Wh"], p["b"])                # (N, T-1, H)
-        scores, vocab_cache = temporal_affine_forward(h, p["W_vocab"], p["b_vocab"])
-        loss, dscores = temporal_softmax_loss(scores, captions_out, mask)
+        # Equal to affine -> word embedding -> rnn/lstm -> temporal affine ->
+        # temporal softmax loss (tested), fused where it saves work: words are
+        # looked up in W_embed @ Wx + b, and scores are computed only for the
+        # targets the mask counts.
+        h0, proj_cache = affine_forward(features, p["W_proj"], p["b_proj"])      # (N, H)
+        a, words_cache = word_projection_forward(captions_in, p["W_embed"], p["Wx"], p["b"])
+        h, cell_cache = recurrence_forward(a, h0, p["Wh"])                      # (N, T-1, H)
+        loss, dh, dW_vocab, db_vocab = vocab_loss(h, p["W_vocab"], p["b_vocab"],
+                                                  captions_out, mask)
 
-        grads = {}
-        dh, grads["W_vocab"], grads["b_vocab"] = temporal_affine_backward(dscores, vocab_cache)
-        dx, dh0, grads["Wx"], grads["Wh"], grads["b"] = backward(dh, cell_cache)
-        grads["W_embed"] = word_embedding_backward(dx, embed_cache)
+        grads = {"W_vocab": dW_vocab, "b_vocab": db_vocab}
+        da, dh0, grads["Wh"] = recurrence_backward(dh, cell_cache)
+        grads["W_embed"], grads["Wx"], grads["b"] = word_projection_backward(da, words_cache)
         _, grads["W_proj"], grads["b_proj"] = affine_backward(dh0, proj_cache)
         return loss, {name: grads[name] for name in p}
 

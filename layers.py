@@ -8,7 +8,8 @@ Each operation is a pair: ``x_forward(...) -> (out, cache)`` and
 """
 import numpy as np
 
-__all__ = ["affine_forward", "affine_backward"]
+__all__ = ["affine_forward", "affine_backward", "softmax_loss", "softmax_cross_entropy",
+           "scatter_add_rows"]
 
 
 # ----------------------------------------------------------------------------
@@ -62,11 +63,6 @@ def check_index_array(name, x, size, ndim=None):
     return x
 
 
-def float_result_type(*arrays):
-    """The floating dtype the layers compute in: float32 stays float32."""
-    return np.result_type(*arrays)
-
-
 # ----------------------------------------------------------------------------
 # Affine layer
 # ----------------------------------------------------------------------------
@@ -118,3 +114,63 @@ def affine_backward(dout, cache):
     dw = x.reshape(N, D).T @ dout
     db = dout.sum(axis=0)
     return dx, dw, db
+
+
+# ----------------------------------------------------------------------------
+# Softmax loss and a scatter-add, shared by the temporal layers
+# ----------------------------------------------------------------------------
+
+def softmax_cross_entropy(x, y, denominator):
+    """Summed softmax cross-entropy of rows, divided by ``denominator``.
+
+    x: (M, C) scores of any size (shifted by the row max); y: (M,) ints in
+    [0, C). Returns loss (float) and dx (M, C) in x's dtype. Not validated:
+    for callers that have checked their arguments.
+    """
+    M = x.shape[0]
+    if M == 0:
+        return 0.0, np.zeros_like(x)
+    rows = np.arange(M)
+    probs = x - x.max(axis=1, keepdims=True)
+    log_p_y = probs[rows, y]                         # numerator of log-softmax
+    np.exp(probs, out=probs)
+    sums = probs.sum(axis=1, keepdims=True)          # >= 1: the max term is exp(0)
+    log_p_y -= np.log(sums[:, 0])
+    loss = -float(np.sum(log_p_y, dtype=np.float64)) / denominator
+    # d(-log softmax_y)/dx = softmax - onehot(y)
+    probs *= (1 / denominator) / sums
+    probs[rows, y] -= x.dtype.type(1 / denominator)
+    return loss, probs
+
+
+def softmax_loss(x, y):
+    """Softmax classifier loss, averaged over N.
+
+    Inputs:
+    - x: (N, C) scores
+    - y: (N,) integer labels in [0, C)
+
+    Returns a tuple of:
+    - loss: float
+    - dx: (N, C)
+    """
+    x = check_float_array("x", x, ndim=2)
+    y = check_index_array("y", y, x.shape[1], ndim=1)
+    check_shape("y", y, (x.shape[0],))
+    return softmax_cross_entropy(x, y, max(x.shape[0], 1))
+
+
+def scatter_add_rows(index, values, num_rows):
+    """out[index[m]] += values[m] for all m: out (num_rows, K).
+
+    index: (M,) ints in [0, num_rows); values: (M, K). Sorts once and sums
+    runs of equal indices with one reduceat, much faster than np.add.at.
+    """
+    out = np.zeros((num_rows, values.shape[1]), dtype=values.dtype)
+    if index.size == 0:
+        return out
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    starts = np.flatnonzero(np.r_[True, sorted_index[1:] != sorted_index[:-1]])
+    out[sorted_index[starts]] = np.add.reduceat(values[order], starts, axis=0)
+    return out

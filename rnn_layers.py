@@ -5,12 +5,18 @@ Letters: N batch, T time, D input size, H hidden size, V vocabulary size.
 LSTM weights are (D, 4H) / (H, 4H) with the gates in the order i, f, o, g.
 
 Each cell is defined once (:func:`rnn_cell`, :func:`lstm_cell` and their
-backward counterparts). The step functions of the exercise, the sequence
-functions and the model's sampling all call these cores. The sequence functions
-add what only a sequence allows: the input projection of all timesteps in one
-matrix product before the time loop, and dx, dWx, dWh, db each as one matrix
-product after it. Internally sequences are stored time-major, (T, N, H), so
-that every per-step slice is contiguous; the arrays returned are (N, T, H).
+backward counterparts). The exercise's step functions, the sequence functions
+and the model's sampling all call these cores. A sequence is split in two:
+the input projection of all timesteps (one matrix product) and the
+*recurrence* (:func:`rnn_recurrence_forward`, :func:`lstm_recurrence_forward`),
+which loops over time; backward mirrors it, with dx, dWx, dWh and db each one
+matrix product after the loop.
+
+Memory layout. Recurrent state is stored time-major, (T, N, H), so that each
+step works on a contiguous (N, H) block; the (N, T, H) arrays the functions
+return are views of that memory. ``word_embedding_forward`` returns
+time-major memory too, and every (N, T, K) function accepts either layout
+without copying, so a whole model runs without a single transpose copy.
 
 Every function computes in the floating dtype of its inputs (float32 in,
 float32 out) and validates its arguments at the boundary.
@@ -19,15 +25,19 @@ import logging
 
 import numpy as np
 
-from layers import check_float_array, check_index_array, check_shape
+from layers import (check_float_array, check_index_array, check_shape, scatter_add_rows,
+                    softmax_cross_entropy)
 
 __all__ = [
     "sigmoid",
     "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
     "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
+    "rnn_recurrence_forward", "rnn_recurrence_backward",
+    "lstm_recurrence_forward", "lstm_recurrence_backward",
     "word_embedding_forward", "word_embedding_backward",
+    "word_projection_forward", "word_projection_backward",
     "temporal_affine_forward", "temporal_affine_backward",
-    "temporal_softmax_loss",
+    "temporal_softmax_loss", "vocab_loss",
 ]
 
 logger = logging.getLogger(__name__)
@@ -37,7 +47,7 @@ def sigmoid(x, out=None):
     """Logistic function, elementwise, for any shape; keeps x's dtype.
 
     Uses sigma(x) = (1 + tanh(x / 2)) / 2: no exp of a large number, so it
-    cannot overflow, and no boolean-mask indexing, so it is one fast pass.
+    cannot overflow, and no boolean-mask indexing, so it is a few fast passes.
     """
     out = np.multiply(x, 0.5, out=out)
     np.tanh(out, out=out)
@@ -47,7 +57,7 @@ def sigmoid(x, out=None):
 
 
 # ----------------------------------------------------------------------------
-# Argument checks shared by the step and sequence functions
+# Argument checks and memory layout
 # ----------------------------------------------------------------------------
 
 def _check_recurrent_args(x, h, Wx, Wh, b, gates, x_ndim):
@@ -56,19 +66,25 @@ def _check_recurrent_args(x, h, Wx, Wh, b, gates, x_ndim):
     x: (N, D) for a step or (N, T, D) for a sequence; h: (N, H);
     Wx: (D, gates*H); Wh: (H, gates*H); b: (gates*H,).
     """
+    h_name = "prev_h" if x_ndim == 2 else "h0"
     x = check_float_array("x", x, ndim=x_ndim)
     Wx = check_float_array("Wx", Wx, ndim=2)
-    Wh = check_float_array("Wh", Wh, ndim=2)
     b = check_float_array("b", b, ndim=1)
-    h = check_float_array("prev_h" if x_ndim == 2 else "h0", h, ndim=2)
-    N, D = x.shape[0], x.shape[-1]
-    H = Wh.shape[0]
-    G = gates * H
-    check_shape("Wh", Wh, (H, G))
-    check_shape("Wx", Wx, (D, G))
+    h, Wh = _check_state_args(h_name, h, Wh, gates, x.shape[0])
+    G = Wh.shape[1]
+    check_shape("Wx", Wx, (x.shape[-1], G))
     check_shape("b", b, (G,))
-    check_shape("prev_h" if x_ndim == 2 else "h0", h, (N, H))
     return x, h, Wx, Wh, b
+
+
+def _check_state_args(h_name, h, Wh, gates, N):
+    """h: (N, H) and Wh: (H, gates*H)."""
+    Wh = check_float_array("Wh", Wh, ndim=2)
+    h = check_float_array(h_name, h, ndim=2)
+    H = Wh.shape[0]
+    check_shape("Wh", Wh, (H, gates * H))
+    check_shape(h_name, h, (N, H))
+    return h, Wh
 
 
 def _check_upstream(name, d, shape):
@@ -77,18 +93,31 @@ def _check_upstream(name, d, shape):
     return d
 
 
-def _weight_grads(da, x, prev_h, Wx):
-    """Gradients of a = x @ Wx + prev_h @ Wh + b with respect to x, Wx, Wh, b,
-    the shared tail of every backward (step or sequence, RNN or LSTM).
+def _rows(a):
+    """An (N, T, K) array as 2-D rows, without copying when possible.
 
-    da: (M, G); x: (M, D); prev_h: (M, H), where M = N for a step and T*N for
-    a whole sequence. Returns dx (M, D), dWx (D, G), dWh (H, G), db (G,).
+    Returns (rows, time_major): rows is (N*T, K) in batch-major order, or
+    (T*N, K) in time-major order when the memory is time-major (the arrays of
+    this module are); any other strides cost one copy.
     """
-    return da @ Wx.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+    N, T, K = a.shape
+    if a.flags.c_contiguous:
+        return a.reshape(N * T, K), False
+    return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(T * N, K), True
+
+
+def _unrows(rows, N, T, time_major):
+    """Inverse of :func:`_rows`: 2-D rows -> an (N, T, K) view."""
+    return rows.reshape(T, N, -1).swapaxes(0, 1) if time_major else rows.reshape(N, T, -1)
+
+
+def _row_order(a, time_major):
+    """An (N, T) array flattened in the order of :func:`_rows`."""
+    return (a.T if time_major else a).reshape(-1)
 
 
 def _time_major(a):
-    """(N, T, ...) -> contiguous (T, N, ...) copy; the time loop slices a[t]."""
+    """(N, T, ...) -> contiguous (T, N, ...); free for time-major memory."""
     return np.ascontiguousarray(a.swapaxes(0, 1))
 
 
@@ -98,6 +127,27 @@ def _input_projection(x, Wx, b):
     a = _time_major(x).reshape(T * N, D) @ Wx
     a += b
     return a.reshape(T, N, -1)
+
+
+def _step_grads(da, x, prev_h, Wx, Wh):
+    """Gradients of a = x @ Wx + prev_h @ Wh + b for one step.
+
+    da: (N, G); x: (N, D); prev_h: (N, H).
+    Returns dx (N, D), dprev_h (N, H), dWx (D, G), dWh (H, G), db (G,).
+    """
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def _projection_grads(da, x, Wx):
+    """Gradients of the input projection of a sequence, one product each.
+
+    da: (T, N, G); x: (N, T, D). Returns dx (N, T, D), dWx (D, G), db (G,).
+    """
+    T, N, G = da.shape
+    D = x.shape[2]
+    da2 = da.reshape(T * N, G)
+    dx = (da2 @ Wx.T).reshape(T, N, D).swapaxes(0, 1)
+    return dx, _time_major(x).reshape(T * N, D).T @ da2, da2.sum(axis=0)
 
 
 # ----------------------------------------------------------------------------
@@ -155,9 +205,67 @@ def rnn_step_backward(dnext_h, cache):
     """
     x, prev_h, Wx, Wh, next_h = cache
     dnext_h = _check_upstream("dnext_h", dnext_h, next_h.shape)
-    da = rnn_cell_backward(dnext_h, next_h)
-    dx, dWx, dWh, db = _weight_grads(da, x, prev_h, Wx)
-    return dx, da @ Wh.T, dWx, dWh, db
+    return _step_grads(rnn_cell_backward(dnext_h, next_h), x, prev_h, Wx, Wh)
+
+
+def rnn_recurrence_forward(a, h0, Wh):
+    """The time loop of a tanh RNN given all input projections.
+
+    Inputs:
+    - a: (T, N, H) time-major, a[t] = x[:, t] @ Wx + b
+    - h0: (N, H) initial hidden state
+    - Wh: (H, H)
+
+    Returns a tuple of:
+    - h: (N, T, H) hidden states of every timestep (a view of time-major memory)
+    - cache: (Wh, hs) with hs (T+1, N, H) = [h0, h_1, ..., h_T]
+    """
+    T, N, H = _check_projection(a, h0, Wh, 1)
+    hs = np.empty((T + 1, N, H), dtype=np.result_type(a, h0, Wh))
+    hs[0] = h0
+    for t in range(T):
+        rnn_cell(a[t], hs[t], Wh, out=hs[t + 1])
+    return hs[1:].swapaxes(0, 1), (Wh, hs)
+
+
+def rnn_recurrence_backward(dh, cache):
+    """Backward pass of :func:`rnn_recurrence_forward`.
+
+    Inputs:
+    - dh: (N, T, H) upstream gradients of the hidden states only; the
+      gradient from h_t into h_{t+1} is carried here
+    - cache: from rnn_recurrence_forward
+
+    Returns a tuple of:
+    - da: (T, N, H) gradients of the input projections
+    - dh0: (N, H)
+    - dWh: (H, H)
+    """
+    Wh, hs = cache
+    T1, N, H = hs.shape
+    T = T1 - 1
+    dh = _check_upstream("dh", dh, (N, T, H))
+    dh_t = dh.swapaxes(0, 1)                        # (T, N, H) view
+    da = np.empty((T, N, H), dtype=np.result_type(hs, dh))
+    dprev_h = np.zeros((N, H), dtype=da.dtype)
+    for t in reversed(range(T)):
+        dprev_h += dh_t[t]
+        rnn_cell_backward(dprev_h, hs[t + 1], out=da[t])
+        dprev_h = da[t] @ Wh.T
+    return da, dprev_h, _recurrent_weight_grad(hs, da)
+
+
+def _check_projection(a, h0, Wh, gates):
+    a = check_float_array("a", a, ndim=3)
+    h0, Wh = _check_state_args("h0", h0, Wh, gates, a.shape[1])
+    check_shape("a", a, (None, h0.shape[0], Wh.shape[1]))
+    return a.shape[0], h0.shape[0], h0.shape[1]
+
+
+def _recurrent_weight_grad(hs, da):
+    """dWh = sum_t h_{t-1}^T da_t as one product: hs (T+1, N, H), da (T, N, G)."""
+    T, N, G = da.shape
+    return hs[:-1].reshape(T * N, -1).T @ da.reshape(T * N, G)
 
 
 def rnn_forward(x, h0, Wx, Wh, b):
@@ -170,17 +278,11 @@ def rnn_forward(x, h0, Wx, Wh, b):
 
     Returns a tuple of:
     - h: (N, T, H) hidden states of every timestep (h0 not included)
-    - cache: (x, Wx, Wh, hs) with hs (T+1, N, H) = [h0, h_1, ..., h_T]
+    - cache: (x, Wx, recurrence cache)
     """
     x, h0, Wx, Wh, b = _check_recurrent_args(x, h0, Wx, Wh, b, 1, 3)
-    N, T, D = x.shape
-    H = h0.shape[1]
-    a = _input_projection(x, Wx, b)                 # (T, N, H)
-    hs = np.empty((T + 1, N, H), dtype=a.dtype)
-    hs[0] = h0
-    for t in range(T):
-        rnn_cell(a[t], hs[t], Wh, out=hs[t + 1])
-    return hs[1:].swapaxes(0, 1), (x, Wx, Wh, hs)
+    h, cache = rnn_recurrence_forward(_input_projection(x, Wx, b), h0, Wh)
+    return h, (x, Wx, cache)
 
 
 def rnn_backward(dh, cache):
@@ -194,33 +296,10 @@ def rnn_backward(dh, cache):
     Returns a tuple of:
     - dx: (N, T, D), dh0: (N, H), dWx: (D, H), dWh: (H, H), db: (H,)
     """
-    x, Wx, Wh, hs = cache
-    T1, N, H = hs.shape
-    T, D = T1 - 1, x.shape[2]
-    dh = _check_upstream("dh", dh, (N, T, H))
-    dh_t = dh.swapaxes(0, 1)                        # (T, N, H) view
-    da = np.empty((T, N, H), dtype=np.result_type(hs, dh))
-    dprev_h = np.zeros((N, H), dtype=da.dtype)
-    for t in reversed(range(T)):
-        dprev_h += dh_t[t]
-        rnn_cell_backward(dprev_h, hs[t + 1], out=da[t])
-        dprev_h = da[t] @ Wh.T
-    return _sequence_grads(da, x, hs, Wx, dprev_h)
-
-
-def _sequence_grads(da, x, hs, Wx, dh0):
-    """dx, dh0, dWx, dWh, db from the pre-activation gradients of all steps.
-
-    da: (T, N, G); x: (N, T, D); hs: (T+1, N, H), whose first T entries are
-    the previous hidden state of every step. One matrix product each.
-    """
-    T, N, G = da.shape
-    D, H = x.shape[2], hs.shape[2]
-    dx, dWx, dWh, db = _weight_grads(
-        da.reshape(T * N, G), _time_major(x).reshape(T * N, D),
-        hs[:-1].reshape(T * N, H), Wx,
-    )
-    return dx.reshape(T, N, D).swapaxes(0, 1), dh0, dWx, dWh, db
+    x, Wx, rec_cache = cache
+    da, dh0, dWh = rnn_recurrence_backward(dh, rec_cache)
+    dx, dWx, db = _projection_grads(da, x, Wx)
+    return dx, dh0, dWx, dWh, db
 
 
 # ----------------------------------------------------------------------------
@@ -305,8 +384,61 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     dnext_h = _check_upstream("dnext_h", dnext_h, prev_h.shape)
     dnext_c = _check_upstream("dnext_c", dnext_c, prev_h.shape)
     da, dprev_c = lstm_cell_backward(dnext_h, dnext_c, prev_c, gates, tanh_c)
-    dx, dWx, dWh, db = _weight_grads(da, x, prev_h, Wx)
-    return dx, da @ Wh.T, dprev_c, dWx, dWh, db
+    dx, dprev_h, dWx, dWh, db = _step_grads(da, x, prev_h, Wx, Wh)
+    return dx, dprev_h, dprev_c, dWx, dWh, db
+
+
+def lstm_recurrence_forward(a, h0, Wh):
+    """The time loop of an LSTM given all input projections; c starts at 0.
+
+    Inputs:
+    - a: (T, N, 4H) time-major, a[t] = x[:, t] @ Wx + b; overwritten with
+      the activated gates, which the cache keeps
+    - h0: (N, H) initial hidden state
+    - Wh: (H, 4H)
+
+    Returns a tuple of:
+    - h: (N, T, H) hidden states of every timestep (a view of time-major memory)
+    - cache: (Wh, hs, cs, gates, tanh_cs): hs and cs (T+1, N, H) with the
+      initial states first, gates (T, N, 4H), tanh_cs (T, N, H)
+    """
+    T, N, H = _check_projection(a, h0, Wh, 4)
+    hs = np.empty((T + 1, N, H), dtype=np.result_type(a, h0, Wh))
+    cs = np.empty_like(hs)
+    tanh_cs = np.empty((T, N, H), dtype=hs.dtype)
+    hs[0] = h0
+    cs[0] = 0
+    for t in range(T):
+        lstm_cell(a[t], hs[t], cs[t], Wh, hs[t + 1], cs[t + 1], tanh_cs[t])
+    return hs[1:].swapaxes(0, 1), (Wh, hs, cs, a, tanh_cs)
+
+
+def lstm_recurrence_backward(dh, cache):
+    """Backward pass of :func:`lstm_recurrence_forward`.
+
+    Inputs:
+    - dh: (N, T, H) upstream gradients of the hidden states only
+    - cache: from lstm_recurrence_forward
+
+    Returns a tuple of:
+    - da: (T, N, 4H) gradients of the input projections
+    - dh0: (N, H)
+    - dWh: (H, 4H)
+    """
+    Wh, hs, cs, gates, tanh_cs = cache
+    T1, N, H = hs.shape
+    T = T1 - 1
+    dh = _check_upstream("dh", dh, (N, T, H))
+    dh_t = dh.swapaxes(0, 1)                        # (T, N, H) view
+    da = np.empty(gates.shape, dtype=np.result_type(gates, dh))
+    dprev_h = np.zeros((N, H), dtype=da.dtype)
+    dprev_c = np.zeros((N, H), dtype=da.dtype)
+    for t in reversed(range(T)):
+        dprev_h += dh_t[t]
+        _, dprev_c = lstm_cell_backward(dprev_h, dprev_c, cs[t], gates[t], tanh_cs[t],
+                                        out=da[t])
+        dprev_h = da[t] @ Wh.T
+    return da, dprev_h, _recurrent_weight_grad(hs, da)
 
 
 def lstm_forward(x, h0, Wx, Wh, b):
@@ -319,21 +451,11 @@ def lstm_forward(x, h0, Wx, Wh, b):
 
     Returns a tuple of:
     - h: (N, T, H) hidden states of every timestep (h0 not included)
-    - cache: (x, Wx, Wh, hs, cs, gates, tanh_cs) with hs, cs (T+1, N, H),
-      gates (T, N, 4H) and tanh_cs (T, N, H), all time-major
+    - cache: (x, Wx, recurrence cache)
     """
     x, h0, Wx, Wh, b = _check_recurrent_args(x, h0, Wx, Wh, b, 4, 3)
-    N, T, D = x.shape
-    H = h0.shape[1]
-    gates = _input_projection(x, Wx, b)             # (T, N, 4H)
-    hs = np.empty((T + 1, N, H), dtype=gates.dtype)
-    cs = np.empty_like(hs)
-    tanh_cs = np.empty((T, N, H), dtype=gates.dtype)
-    hs[0] = h0
-    cs[0] = 0
-    for t in range(T):
-        lstm_cell(gates[t], hs[t], cs[t], Wh, hs[t + 1], cs[t + 1], tanh_cs[t])
-    return hs[1:].swapaxes(0, 1), (x, Wx, Wh, hs, cs, gates, tanh_cs)
+    h, cache = lstm_recurrence_forward(_input_projection(x, Wx, b), h0, Wh)
+    return h, (x, Wx, cache)
 
 
 def lstm_backward(dh, cache):
@@ -346,25 +468,14 @@ def lstm_backward(dh, cache):
     Returns a tuple of:
     - dx: (N, T, D), dh0: (N, H), dWx: (D, 4H), dWh: (H, 4H), db: (4H,)
     """
-    x, Wx, Wh, hs, cs, gates, tanh_cs = cache
-    T1, N, H = hs.shape
-    T = T1 - 1
-    dh = _check_upstream("dh", dh, (N, T, H))
-    dh_t = dh.swapaxes(0, 1)                        # (T, N, H) view
-    da = np.empty(gates.shape, dtype=np.result_type(gates, dh))
-    dprev_h = np.zeros((N, H), dtype=da.dtype)
-    dprev_c = np.zeros((N, H), dtype=da.dtype)
-    for t in reversed(range(T)):
-        dprev_h += dh_t[t]
-        _, dprev_c = lstm_cell_backward(
-            dprev_h, dprev_c, cs[t], gates[t], tanh_cs[t], out=da[t]
-        )
-        dprev_h = da[t] @ Wh.T
-    return _sequence_grads(da, x, hs, Wx, dprev_h)
+    x, Wx, rec_cache = cache
+    da, dh0, dWh = lstm_recurrence_backward(dh, rec_cache)
+    dx, dWx, db = _projection_grads(da, x, Wx)
+    return dx, dh0, dWx, dWh, db
 
 
 # ----------------------------------------------------------------------------
-# Word embedding, temporal affine, temporal softmax loss
+# Word embedding and the fused word projection
 # ----------------------------------------------------------------------------
 
 def word_embedding_forward(x, W):
@@ -375,12 +486,12 @@ def word_embedding_forward(x, W):
     - W: (V, D) word vectors
 
     Returns a tuple of:
-    - out: (N, T, D)
+    - out: (N, T, D), a view of time-major memory (see the module docstring)
     - cache: (x, W)
     """
     W = check_float_array("W", W, ndim=2)
     x = check_index_array("x", x, W.shape[0], ndim=2)
-    return W[x], (x, W)
+    return W[x.T].swapaxes(0, 1), (x, W)
 
 
 def word_embedding_backward(dout, cache):
@@ -396,10 +507,70 @@ def word_embedding_backward(dout, cache):
     x, W = cache
     V, D = W.shape
     dout = _check_upstream("dout", dout, x.shape + (D,))
-    dW = np.zeros(W.shape, dtype=np.result_type(W, dout))
-    np.add.at(dW, x.ravel(), dout.reshape(-1, D))
-    return dW
+    rows, time_major = _rows(dout)
+    return scatter_add_rows(_row_order(x, time_major), rows, V).astype(
+        np.result_type(W, dout), copy=False)
 
+
+def word_projection_forward(x, W, Wx, b):
+    """Embedding and input projection in one: the time-major equivalent of
+    ``temporal_affine_forward(word_embedding_forward(x, W)[0], Wx, b)``.
+
+    When the vocabulary is smaller than the number of words (V < N*T), it
+    looks rows up in the table W @ Wx + b (V, G) instead, which takes fewer
+    operations forward and backward; otherwise it embeds, then projects.
+
+    Inputs:
+    - x: (N, T) integer word indices in [0, V)
+    - W: (V, D) word vectors; Wx: (D, G); b: (G,)
+
+    Returns a tuple of:
+    - a: (T, N, G), time-major and freshly allocated, ready for
+      :func:`rnn_recurrence_forward` / :func:`lstm_recurrence_forward`
+    - cache: (x.T, W, Wx, embedded words or None when the table was used)
+    """
+    W = check_float_array("W", W, ndim=2)
+    Wx = check_float_array("Wx", Wx, ndim=2)
+    b = check_float_array("b", b, ndim=1)
+    V, D = W.shape
+    check_shape("Wx", Wx, (D, None))
+    check_shape("b", b, (Wx.shape[1],))
+    idx = check_index_array("x", x, V, ndim=2).T                 # (T, N)
+    if V < idx.size:
+        table = W @ Wx
+        table += b
+        return table[idx], (idx, W, Wx, None)
+    emb = W[idx]                                                 # (T, N, D)
+    a = emb.reshape(idx.size, D) @ Wx
+    a += b
+    return a.reshape(idx.shape + (-1,)), (idx, W, Wx, emb)
+
+
+def word_projection_backward(da, cache):
+    """Backward pass of :func:`word_projection_forward`.
+
+    Inputs:
+    - da: (T, N, G) gradients of the projections
+    - cache: from word_projection_forward
+
+    Returns a tuple of:
+    - dW: (V, D), dWx: (D, G), db: (G,)
+    """
+    idx, W, Wx, emb = cache
+    G = Wx.shape[1]
+    da = _check_upstream("da", da, idx.shape + (G,))
+    da2 = da.reshape(idx.size, G)
+    if emb is None:
+        dtable = scatter_add_rows(idx.reshape(-1), da2, W.shape[0])   # (V, G)
+        return dtable @ Wx.T, W.T @ dtable, dtable.sum(axis=0)
+    demb = da2 @ Wx.T
+    dW = scatter_add_rows(idx.reshape(-1), demb, W.shape[0])
+    return dW, emb.reshape(idx.size, -1).T @ da2, da2.sum(axis=0)
+
+
+# ----------------------------------------------------------------------------
+# Temporal affine and softmax loss
+# ----------------------------------------------------------------------------
 
 def temporal_affine_forward(x, w, b):
     """An affine layer applied at every timestep: out[:, t] = x[:, t] @ w + b.
@@ -408,7 +579,7 @@ def temporal_affine_forward(x, w, b):
     - x: (N, T, D), w: (D, M), b: (M,)
 
     Returns a tuple of:
-    - out: (N, T, M)
+    - out: (N, T, M), in the memory layout of x
     - cache: (x, w)
     """
     x = check_float_array("x", x, ndim=3)
@@ -418,9 +589,10 @@ def temporal_affine_forward(x, w, b):
     M = w.shape[1]
     check_shape("w", w, (D, M))
     check_shape("b", b, (M,))
-    out = x.reshape(N * T, D) @ w
+    rows, time_major = _rows(x)
+    out = rows @ w
     out += b
-    return out.reshape(N, T, M), (x, w)
+    return _unrows(out, N, T, time_major), (x, w)
 
 
 def temporal_affine_backward(dout, cache):
@@ -437,10 +609,15 @@ def temporal_affine_backward(dout, cache):
     N, T, D = x.shape
     M = w.shape[1]
     dout = _check_upstream("dout", dout, (N, T, M))
-    dout2 = dout.reshape(N * T, M)
-    dx = (dout2 @ w.T).reshape(N, T, D)
-    dw = x.reshape(N * T, D).T @ dout2
-    return dx, dw, dout2.sum(axis=0)
+    drows, time_major = _rows(dout)
+    dx = _unrows(drows @ w.T, N, T, time_major)
+    return dx, _in_order(x, time_major).T @ drows, drows.sum(axis=0)
+
+
+def _in_order(a, time_major):
+    """(N, T, K) as rows in the given order; free when the layout matches."""
+    a = _time_major(a) if time_major else np.ascontiguousarray(a)
+    return a.reshape(-1, a.shape[2])
 
 
 def _check_mask(mask, shape):
@@ -454,6 +631,12 @@ def _check_mask(mask, shape):
             )
         mask = mask.astype(bool)
     return mask
+
+
+def _check_targets(y, mask, N, T, V):
+    y = check_index_array("y", y, V, ndim=2)
+    check_shape("y", y, (N, T))
+    return y, _check_mask(mask, (N, T))
 
 
 def temporal_softmax_loss(x, y, mask, verbose=False):
@@ -472,23 +655,47 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     """
     x = check_float_array("x", x, ndim=3)
     N, T, V = x.shape
-    y = check_index_array("y", y, V, ndim=2)
-    check_shape("y", y, (N, T))
-    mask = _check_mask(mask, (N, T))
-
-    rows = np.arange(N * T)
-    y_flat = y.reshape(N * T)
-    probs = x.reshape(N * T, V) - x.reshape(N * T, V).max(axis=1, keepdims=True)
-    shifted_y = probs[rows, y_flat]                 # log-softmax numerator, (N*T,)
-    np.exp(probs, out=probs)
-    sums = probs.sum(axis=1)                        # >= 1: the max term is exp(0)
-    log_p_y = shifted_y - np.log(sums)
-    loss = -float(np.sum(log_p_y[mask.reshape(-1)], dtype=np.float64)) / max(N, 1)
-
-    # d(-log softmax_y)/dx = softmax - onehot(y), kept where mask is True, / N
-    probs /= sums[:, None]
-    probs[rows, y_flat] -= 1
-    probs *= (mask.reshape(N * T, 1) / max(N, 1)).astype(x.dtype)
+    y, mask = _check_targets(y, mask, N, T, V)
+    rows, time_major = _rows(x)
+    keep = np.flatnonzero(_row_order(mask, time_major))  # masked rows add nothing
+    loss, dkept = softmax_cross_entropy(rows[keep], _row_order(y, time_major)[keep], max(N, 1))
+    drows = np.zeros_like(rows)
+    drows[keep] = dkept
     if verbose:
-        logger.debug("temporal_softmax_loss: dx shape %s, loss %.6f", (N, T, V), loss)
-    return loss, probs.reshape(N, T, V)
+        logger.debug("temporal_softmax_loss: %d of %d targets counted, loss %.6f",
+                     keep.size, N * T, loss)
+    return loss, _unrows(drows, N, T, time_major)
+
+
+def vocab_loss(h, w, b, y, mask):
+    """Scores and masked softmax loss in one, computed only where the mask
+    counts: equal to temporal_affine_forward, temporal_softmax_loss and
+    temporal_affine_backward in a row, with fewer operations when captions
+    are padded.
+
+    Inputs:
+    - h: (N, T, H) hidden states (either memory layout)
+    - w: (H, V), b: (V,) the vocabulary projection
+    - y: (N, T) integer targets; mask: (N, T) booleans
+
+    Returns a tuple of:
+    - loss: float, summed over time, averaged over N
+    - dh: (N, T, H) in the memory layout of h; dw: (H, V); db: (V,)
+    """
+    h = check_float_array("h", h, ndim=3)
+    w = check_float_array("w", w, ndim=2)
+    b = check_float_array("b", b, ndim=1)
+    N, T, H = h.shape
+    V = w.shape[1]
+    check_shape("w", w, (H, V))
+    check_shape("b", b, (V,))
+    y, mask = _check_targets(y, mask, N, T, V)
+    rows, time_major = _rows(h)
+    keep = np.flatnonzero(_row_order(mask, time_major))
+    kept = rows[keep]                                             # (M, H)
+    scores = kept @ w
+    scores += b
+    loss, dscores = softmax_cross_entropy(scores, _row_order(y, time_major)[keep], max(N, 1))
+    drows = np.zeros_like(rows)
+    drows[keep] = dscores @ w.T
+    return loss, _unrows(drows, N, T, time_major), kept.T @ dscores, dscores.sum(axis=0)
