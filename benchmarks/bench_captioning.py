@@ -291,24 +291,32 @@ def make_problem(size, cell, seed=0):
 
 
 def cache_bytes(model, features, captions):
-    """Bytes held by the caches of one forward pass (what backward keeps)."""
+    """MiB held by the caches of the model's forward pass (what its backward
+    keeps), not counting parameters and inputs."""
     import layers
     import rnn_layers as rl
     p = model.params
-    _, c1 = layers.affine_forward(features, p["W_proj"], p["b_proj"])
-    x, c2 = rl.word_embedding_forward(captions[:, :-1], p["W_embed"])
-    fwd = rl.lstm_forward if model.cell_type == "lstm" else rl.rnn_forward
-    h, c3 = fwd(x, np.zeros((len(x), model.hidden_dim), np.float32), p["Wx"], p["Wh"], p["b"])
-    _, c4 = rl.temporal_affine_forward(h, p["W_vocab"], p["b_vocab"])
-    seen, total = set(), 0
-    params = {id(v) for v in p.values()} | {id(features), id(captions)}
-    for cache in (c1, c2, c3, c4):
-        for a in cache:
-            base = a if a.base is None else a.base
-            if isinstance(a, np.ndarray) and id(base) not in seen and id(base) not in params:
-                seen.add(id(base))
-                total += base.nbytes
-    return total / 2 ** 20
+    rec = rl.lstm_recurrence_forward if model.cell_type == "lstm" else rl.rnn_recurrence_forward
+    h0, c1 = layers.affine_forward(features, p["W_proj"], p["b_proj"])
+    a, c2 = rl.word_projection_forward(captions[:, :-1], p["W_embed"], p["Wx"], p["b"])
+    _, c3 = rec(a, h0, p["Wh"])
+    skip = {id(v) for v in p.values()} | {id(features), id(captions)}
+    seen = set()
+
+    def walk(obj):
+        if isinstance(obj, tuple):
+            return sum(walk(o) for o in obj)
+        if not isinstance(obj, np.ndarray):
+            return 0
+        base = obj
+        while base.base is not None:
+            base = base.base
+        if id(base) in seen or id(base) in skip or id(obj) in skip:
+            return 0
+        seen.add(id(base))
+        return base.nbytes
+
+    return walk((c1, c2, c3)) / 2 ** 20
 
 
 def check_agreement(model, features, captions, cell):
