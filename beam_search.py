@@ -18,6 +18,8 @@ generated words including <END>.
 """
 import numpy as np
 
+from layers import check_positive_int
+
 __all__ = ["beam_search", "log_softmax"]
 
 
@@ -29,10 +31,8 @@ def log_softmax(scores):
 
 
 def _check_search_args(beam_size, max_length, length_penalty):
-    if isinstance(beam_size, bool) or not isinstance(beam_size, (int, np.integer)) or beam_size < 1:
-        raise ValueError(f"beam_size must be a positive integer, got {beam_size!r}")
-    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
-        raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+    check_positive_int("beam_size", beam_size)
+    check_positive_int("max_length", max_length)
     if not np.isfinite(length_penalty):
         raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
 

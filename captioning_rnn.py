@@ -11,7 +11,8 @@ import numpy as np
 from beam_search import beam_search as _beam_search
 from beam_search import log_softmax
 from checkpoint_io import load_npz, save_npz
-from layers import affine_backward, affine_forward, check_float_array, check_index_array
+from layers import (affine_backward, affine_forward, check_float_array, check_index_array,
+                    check_positive_int)
 from rnn_layers import (
     lstm_cell, lstm_recurrence_backward, lstm_recurrence_forward, rnn_cell,
     rnn_recurrence_backward, rnn_recurrence_forward, vocab_loss, word_projection_backward,
@@ -52,8 +53,7 @@ class CaptioningRNN:
             raise ValueError("word_to_idx must be a dict holding the token '<NULL>'")
         for name, size in (("input_dim", input_dim), ("wordvec_dim", wordvec_dim),
                            ("hidden_dim", hidden_dim)):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(f"{name} must be a positive integer, got {size!r}")
+            check_positive_int(name, size)
         self.dtype = np.dtype(dtype)
         if not np.issubdtype(self.dtype, np.floating):
             raise TypeError(f"dtype must be a floating type, got {self.dtype}")
@@ -132,6 +132,8 @@ class CaptioningRNN:
         - grads: dict with the keys of self.params, same shapes and dtypes
         """
         features = self._check_features(features)
+        if features.shape[0] == 0:
+            raise ValueError("features is an empty batch (N = 0): there is no loss to compute")
         captions = self._check_captions(captions, features.shape[0])
         captions_in, captions_out = captions[:, :-1], captions[:, 1:]
         mask = captions_out != self._null
@@ -194,11 +196,10 @@ class CaptioningRNN:
         - rng: np.random.Generator or seed used when temperature > 0
 
         Returns captions: (N, max_length) int32. Column 0 is the first generated
-        word; a row's <END> is kept and everything after it is <NULL>.
+        word; a row's <END> is kept and everything after it is <NULL>. An empty
+        batch (N = 0) gives an empty (0, max_length) array.
         """
-        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) \
-                or max_length < 1:
-            raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+        check_positive_int("max_length", max_length)
         if not (np.isfinite(temperature) and temperature >= 0):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
         rng = np.random.default_rng(rng) if temperature > 0 else None

@@ -161,11 +161,15 @@ def _validate(data, base):
                              f"for {num_images} images")
 
 
+def _check_positive_int(name, value):
+    # coco_utils stands alone (no library imports), hence its own copy of this check
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _subsample_train(data, max_train, rng):
     num_train = data["train_captions"].shape[0]
-    if isinstance(max_train, bool) or not isinstance(max_train, (int, np.integer)) \
-            or max_train < 1:
-        raise ValueError(f"max_train must be a positive integer, got {max_train!r}")
+    _check_positive_int("max_train", max_train)
     if max_train < num_train:
         rng = np.random.default_rng(0 if rng is None else rng)
         keep = np.sort(rng.choice(num_train, size=max_train, replace=False))
@@ -189,6 +193,7 @@ def decode_captions(captions, idx_to_word, *, strip_special=False):
         raise ValueError(f"captions must be a 1-D or 2-D integer array, got shape "
                          f"{captions.shape} and dtype {captions.dtype}")
     rows = captions[None] if captions.ndim == 1 else captions
+    _check_known_words(rows, idx_to_word)
     drop = set(SPECIAL_TOKENS) if strip_special else {"<NULL>"}
     decoded = []
     for row in rows:
@@ -203,6 +208,20 @@ def decode_captions(captions, idx_to_word, *, strip_special=False):
     return decoded[0] if captions.ndim == 1 else decoded
 
 
+def _check_known_words(captions, idx_to_word):
+    """Every index of captions must name a word of idx_to_word (list or dict)."""
+    if not captions.size:
+        return
+    if isinstance(idx_to_word, dict):
+        unknown = sorted(set(np.unique(captions).tolist()) - set(idx_to_word))
+    else:
+        unknown = [int(i) for i in (captions.min(), captions.max())
+                   if not 0 <= i < len(idx_to_word)]
+    if unknown:
+        raise ValueError(f"captions hold word indices {unknown[:5]} that idx_to_word "
+                         f"({len(idx_to_word)} words) does not have")
+
+
 def sample_coco_minibatch(data, batch_size=100, split="train", *, rng=None):
     """A random minibatch of captions with their image features and URLs.
 
@@ -215,6 +234,11 @@ def sample_coco_minibatch(data, batch_size=100, split="train", *, rng=None):
     """
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    _check_positive_int("batch_size", batch_size)
+    missing = [k for k in (f"{split}_captions", f"{split}_image_idxs", f"{split}_features",
+                           f"{split}_urls") if k not in data]
+    if missing:
+        raise ValueError(f"data lacks the keys {missing}")
     rng = np.random.default_rng(rng)
     split_size = data[f"{split}_captions"].shape[0]
     mask = rng.choice(split_size, batch_size)

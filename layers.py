@@ -35,6 +35,15 @@ def check_float_array(name, a, ndim=None):
     return a
 
 
+def check_positive_int(name, value, allow_zero=False):
+    """Raise unless value is an int (not a bool) >= 1 (>= 0 with allow_zero)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value < (0 if allow_zero else 1):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"{name} must be {kind} integer, got {value!r}")
+    return int(value)
+
+
 def check_shape(name, a, expected):
     """Raise unless ``a.shape`` matches ``expected`` (None entries match any size)."""
     ok = a.ndim == len(expected) and all(

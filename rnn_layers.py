@@ -108,7 +108,8 @@ def _rows(a):
 
 def _unrows(rows, N, T, time_major):
     """Inverse of :func:`_rows`: 2-D rows -> an (N, T, K) view."""
-    return rows.reshape(T, N, -1).swapaxes(0, 1) if time_major else rows.reshape(N, T, -1)
+    K = rows.shape[1]                               # explicit: -1 fails for empty arrays
+    return rows.reshape(T, N, K).swapaxes(0, 1) if time_major else rows.reshape(N, T, K)
 
 
 def _row_order(a, time_major):
@@ -126,7 +127,7 @@ def _input_projection(x, Wx, b):
     N, T, D = x.shape
     a = _time_major(x).reshape(T * N, D) @ Wx
     a += b
-    return a.reshape(T, N, -1)
+    return a.reshape(T, N, Wx.shape[1])
 
 
 def _step_grads(da, x, prev_h, Wx, Wh):
@@ -265,7 +266,7 @@ def _check_projection(a, h0, Wh, gates):
 def _recurrent_weight_grad(hs, da):
     """dWh = sum_t h_{t-1}^T da_t as one product: hs (T+1, N, H), da (T, N, G)."""
     T, N, G = da.shape
-    return hs[:-1].reshape(T * N, -1).T @ da.reshape(T * N, G)
+    return hs[:-1].reshape(T * N, hs.shape[2]).T @ da.reshape(T * N, G)
 
 
 def rnn_forward(x, h0, Wx, Wh, b):
@@ -543,7 +544,7 @@ def word_projection_forward(x, W, Wx, b):
     emb = W[idx]                                                 # (T, N, D)
     a = emb.reshape(idx.size, D) @ Wx
     a += b
-    return a.reshape(idx.shape + (-1,)), (idx, W, Wx, emb)
+    return a.reshape(idx.shape + (Wx.shape[1],)), (idx, W, Wx, emb)
 
 
 def word_projection_backward(da, cache):
@@ -565,7 +566,7 @@ def word_projection_backward(da, cache):
         return dtable @ Wx.T, W.T @ dtable, dtable.sum(axis=0)
     demb = da2 @ Wx.T
     dW = scatter_add_rows(idx.reshape(-1), demb, W.shape[0])
-    return dW, emb.reshape(idx.size, -1).T @ da2, da2.sum(axis=0)
+    return dW, emb.reshape(idx.size, W.shape[1]).T @ da2, da2.sum(axis=0)
 
 
 # ----------------------------------------------------------------------------

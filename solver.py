@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import optim
+from layers import check_positive_int
 from caption_metrics import score_captions
 from checkpoint_io import load_npz, save_npz
 from coco_utils import decode_captions, references_by_image, sample_coco_minibatch
@@ -69,13 +70,13 @@ class CaptioningSolver:
                                  f"got {update_rule!r}")
         elif not callable(update_rule):
             raise TypeError("update_rule must be a name or a callable")
-        _check_positive_int("batch_size", batch_size)
-        _check_positive_int("print_every", print_every)
-        _check_positive_int("num_epochs", num_epochs, allow_zero=True)
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("print_every", print_every)
+        check_positive_int("num_epochs", num_epochs, allow_zero=True)
         if checkpoint_every is not None:
-            _check_positive_int("checkpoint_every", checkpoint_every)
+            check_positive_int("checkpoint_every", checkpoint_every)
         if val_every is not None:
-            _check_positive_int("val_every", val_every, allow_zero=True)
+            check_positive_int("val_every", val_every, allow_zero=True)
         if not lr_decay > 0:
             raise ValueError(f"lr_decay must be > 0, got {lr_decay!r}")
         if grad_clip is not None and not grad_clip > 0:
@@ -338,13 +339,6 @@ def caption_images(model, features, image_ids, *, max_length, beam_size=1, chunk
 
 def _rule(update_rule):
     return optim.UPDATE_RULES[update_rule] if isinstance(update_rule, str) else update_rule
-
-
-def _check_positive_int(name, value, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or value < (0 if allow_zero else 1):
-        kind = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"{name} must be {kind} integer, got {value!r}")
 
 
 def _check_data(data, model):

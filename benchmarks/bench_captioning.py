@@ -319,6 +319,35 @@ def cache_bytes(model, features, captions):
     return walk((c1, c2, c3)) / 2 ** 20
 
 
+def gemm_floor_ms(model, features, captions, repeat):
+    """Time of the matrix products alone, with the exact shapes of the
+    library's training step and greedy sampling: the floor that element-wise
+    work and Python add to."""
+    p, N, T = model.params, len(features), captions.shape[1] - 1
+    V, W = p["W_embed"].shape
+    H, kH = p["Wh"].shape
+    M = int((captions[:, 1:] != 0).sum())            # targets the mask counts
+    rng = np.random.default_rng(0)
+
+    def r(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    proj = [(r(N, p["W_proj"].shape[0]), p["W_proj"]), (r(p["W_proj"].shape[0], N), r(N, H))]
+    words = ([(p["W_embed"], p["Wx"]), (r(V, kH), p["Wx"].T), (p["W_embed"].T, r(V, kH))]
+             if V < N * T else [(r(N * T, W), p["Wx"]), (r(N * T, kH), p["Wx"].T),
+                                (r(W, N * T), r(N * T, kH))])
+    steps = [(r(N, H), p["Wh"])] * T + [(r(N, kH), p["Wh"].T)] * T + [(r(H, N * T), r(N * T, kH))]
+    vocab = [(r(M, H), p["W_vocab"]), (r(M, V), p["W_vocab"].T), (r(H, M), r(M, V))]
+    greedy = [(r(N, H), p["Wh"]), (r(N, H), p["W_vocab"])] * T
+
+    def run(pairs):
+        for a, b in pairs:
+            a @ b
+
+    return (median_ms(lambda: run(proj + words + steps + vocab), repeat),
+            median_ms(lambda: run(greedy), repeat))
+
+
 def check_agreement(model, features, captions, cell):
     """Losses and gradients of the three implementations must agree."""
     loss, grads = model.loss(features, captions)
@@ -352,6 +381,8 @@ def bench_size(size, cell, repeat):
     check_agreement(model, features, captions, cell)
     row = {"size": size, "cell": cell}
     row["train_ms"] = median_ms(lambda: model.loss(features, captions), repeat)
+    row["train_floor_ms"], row["greedy_floor_ms"] = gemm_floor_ms(model, features, captions,
+                                                                  repeat)
     row["train_base_ms"] = median_ms(lambda: baseline_loss(p, features, captions, cell),
                                      max(3, repeat // 3))
     row["greedy_ms"] = median_ms(lambda: model.sample(features, max_length=MAX_LENGTH), repeat)
@@ -386,8 +417,10 @@ def bench_size(size, cell, repeat):
 
 def print_table(rows):
     has_torch = "train_torch_eager_ms" in rows[0]
-    print("\nmedians in ms (ratio = library / other; < 1 is faster)")
-    head = f"{'case':15s} {'task':8s} {'library':>9s} {'baseline':>9s} {'ratio':>6s}"
+    print("\nmedians in ms (ratio = library / other; < 1 is faster); 'products' is the time"
+          "\nof the library's matrix products alone, the floor for that task")
+    head = (f"{'case':15s} {'task':8s} {'library':>9s} {'products':>9s} {'baseline':>9s} "
+            f"{'ratio':>6s}")
     if has_torch:
         head += f" {'torch':>9s} {'ratio':>6s} {'torch nn':>9s} {'ratio':>6s}"
     print(head)
@@ -395,7 +428,9 @@ def print_table(rows):
         case = f"{r['size']} {r['cell']}"
         for task in ("train", "greedy", "beam"):
             ours, base = r[f"{task}_ms"], r[f"{task}_base_ms"]
-            line = f"{case:15s} {task:8s} {ours:9.1f} {base:9.1f} {ours / base:6.2f}"
+            floor = r.get(f"{task}_floor_ms")
+            floor = f"{floor:9.1f}" if floor else f"{'-':>9s}"
+            line = f"{case:15s} {task:8s} {ours:9.1f} {floor} {base:9.1f} {ours / base:6.2f}"
             if has_torch:
                 te = r.get(f"{task}_torch_eager_ms", r.get(f"{task}_torch_ms"))
                 tf = r.get(f"{task}_torch_fused_ms")
