@@ -24,10 +24,15 @@ def check_float_array(name, a, ndim=None):
     Integer, bool and object arrays are refused rather than silently cast:
     a float32 model must not be promoted to float64 by a stray int array.
     """
+    return _checked_array(name, a, np.floating, "a floating-point array", ndim)
+
+
+def _checked_array(name, a, kind, kind_text, ndim):
+    """``a`` as an ndarray whose dtype is a subtype of ``kind``, with ``ndim``."""
     if not isinstance(a, np.ndarray):
         a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"{name} must be a floating-point array, got dtype {a.dtype}")
+    if not np.issubdtype(a.dtype, kind):
+        raise TypeError(f"{name} must be {kind_text}, got dtype {a.dtype}")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(
             f"{name} must have {ndim} dimensions, got shape {a.shape} ({a.ndim} dimensions)"
@@ -56,14 +61,7 @@ def check_shape(name, a, expected):
 
 def check_index_array(name, x, size, ndim=None):
     """Return ``x`` as an integer ndarray with values in [0, size), or raise."""
-    if not isinstance(x, np.ndarray):
-        x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer word indices, got dtype {x.dtype}")
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(
-            f"{name} must have {ndim} dimensions, got shape {x.shape} ({x.ndim} dimensions)"
-        )
+    x = _checked_array(name, x, np.integer, "an array of integer word indices", ndim)
     if x.size:
         lo, hi = x.min(), x.max()
         if lo < 0 or hi >= size:

@@ -151,6 +151,22 @@ def _projection_grads(da, x, Wx):
     return dx, _time_major(x).reshape(T * N, D).T @ da2, da2.sum(axis=0)
 
 
+def _sequence_forward(x, h0, Wx, Wh, b, gates, recurrence_forward):
+    """Input projection of all timesteps in one product, then the time loop.
+    Returns h (N, T, H) and the cache (x, Wx, recurrence cache)."""
+    x, h0, Wx, Wh, b = _check_recurrent_args(x, h0, Wx, Wh, b, gates, 3)
+    h, cache = recurrence_forward(_input_projection(x, Wx, b), h0, Wh)
+    return h, (x, Wx, cache)
+
+
+def _sequence_backward(dh, cache, recurrence_backward):
+    """Backward of :func:`_sequence_forward`: dx, dh0, dWx, dWh, db."""
+    x, Wx, rec_cache = cache
+    da, dh0, dWh = recurrence_backward(dh, rec_cache)
+    dx, dWx, db = _projection_grads(da, x, Wx)
+    return dx, dh0, dWx, dWh, db
+
+
 # ----------------------------------------------------------------------------
 # Vanilla RNN
 # ----------------------------------------------------------------------------
@@ -281,9 +297,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     - h: (N, T, H) hidden states of every timestep (h0 not included)
     - cache: (x, Wx, recurrence cache)
     """
-    x, h0, Wx, Wh, b = _check_recurrent_args(x, h0, Wx, Wh, b, 1, 3)
-    h, cache = rnn_recurrence_forward(_input_projection(x, Wx, b), h0, Wh)
-    return h, (x, Wx, cache)
+    return _sequence_forward(x, h0, Wx, Wh, b, 1, rnn_recurrence_forward)
 
 
 def rnn_backward(dh, cache):
@@ -297,10 +311,7 @@ def rnn_backward(dh, cache):
     Returns a tuple of:
     - dx: (N, T, D), dh0: (N, H), dWx: (D, H), dWh: (H, H), db: (H,)
     """
-    x, Wx, rec_cache = cache
-    da, dh0, dWh = rnn_recurrence_backward(dh, rec_cache)
-    dx, dWx, db = _projection_grads(da, x, Wx)
-    return dx, dh0, dWx, dWh, db
+    return _sequence_backward(dh, cache, rnn_recurrence_backward)
 
 
 # ----------------------------------------------------------------------------
@@ -454,9 +465,7 @@ def lstm_forward(x, h0, Wx, Wh, b):
     - h: (N, T, H) hidden states of every timestep (h0 not included)
     - cache: (x, Wx, recurrence cache)
     """
-    x, h0, Wx, Wh, b = _check_recurrent_args(x, h0, Wx, Wh, b, 4, 3)
-    h, cache = lstm_recurrence_forward(_input_projection(x, Wx, b), h0, Wh)
-    return h, (x, Wx, cache)
+    return _sequence_forward(x, h0, Wx, Wh, b, 4, lstm_recurrence_forward)
 
 
 def lstm_backward(dh, cache):
@@ -469,10 +478,7 @@ def lstm_backward(dh, cache):
     Returns a tuple of:
     - dx: (N, T, D), dh0: (N, H), dWx: (D, 4H), dWh: (H, 4H), db: (4H,)
     """
-    x, Wx, rec_cache = cache
-    da, dh0, dWh = lstm_recurrence_backward(dh, rec_cache)
-    dx, dWx, db = _projection_grads(da, x, Wx)
-    return dx, dh0, dWx, dWh, db
+    return _sequence_backward(dh, cache, lstm_recurrence_backward)
 
 
 # ----------------------------------------------------------------------------

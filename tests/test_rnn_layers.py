@@ -456,7 +456,7 @@ def test_temporal_affine_bad_input(rng):
     (np.zeros((2, 3), int), np.full((2, 3), 0.5), TypeError, "mask must be boolean"),
     (np.zeros((2, 2), int), np.ones((2, 3), bool), ValueError, r"y must have shape \(2, 3\)"),
     (np.full((2, 3), 4), np.ones((2, 3), bool), ValueError, "y holds indices"),
-    (np.zeros((2, 3)), np.ones((2, 3), bool), TypeError, "y must hold integer"),
+    (np.zeros((2, 3)), np.ones((2, 3), bool), TypeError, "y must be an array of integer"),
 ])
 def test_softmax_loss_bad_input(y, mask, exc, match):
     with pytest.raises(exc, match=match):

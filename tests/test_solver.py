@@ -23,6 +23,33 @@ def solver_for(model, data, **kw):
     return CaptioningSolver(model, data, **opts)
 
 
+def fault_at_call(model, n, fault):
+    """Make model.loss call ``fault(loss, grads)`` on its n-th call (1-based)
+    and return what fault returns; other calls are untouched."""
+    real_loss, calls = model.loss, {"n": 0}
+
+    def loss(features, captions):
+        calls["n"] += 1
+        if calls["n"] == n:
+            return fault(features, captions, real_loss)
+        return real_loss(features, captions)
+
+    model.loss = loss
+
+
+def _raise_interrupt(features, captions, real_loss):
+    raise KeyboardInterrupt
+
+
+def _nan_loss(features, captions, real_loss):
+    return float("nan"), real_loss(features, captions)[1]
+
+
+def _ctrl_c_mid_step(features, captions, real_loss):
+    os.kill(os.getpid(), signal.SIGINT)             # arrives mid-iteration
+    return real_loss(features, captions)
+
+
 @pytest.mark.parametrize("cell,lr", [("rnn", 5e-3), ("lstm", 2e-2)])
 def test_overfit_small_data(rng, cell, lr):
     """The exercise's check: 50 captions memorised, final loss below 0.1."""
@@ -73,15 +100,7 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path, rng):
     data = make_toy_data(rng, num_train=30)
     model = toy_model(data)
     solver = solver_for(model, data, checkpoint_dir=tmp_path, checkpoint_every=1)
-    real_loss = model.loss
-    calls = {"n": 0}
-
-    def flaky_loss(features, captions):
-        calls["n"] += 1
-        loss, grads = real_loss(features, captions)
-        return (float("nan"), grads) if calls["n"] == 4 else (loss, grads)
-
-    model.loss = flaky_loss
+    fault_at_call(model, 4, _nan_loss)
     with pytest.raises(FloatingPointError, match="diverged at iteration 3.*last good checkpoint"):
         solver.train()
     arrays, meta = load_npz(tmp_path / "checkpoint.npz", CHECKPOINT_KIND)
@@ -98,15 +117,7 @@ def test_keyboard_interrupt_writes_resumable_checkpoint(tmp_path, rng):
 
     model = toy_model(data)
     solver = solver_for(model, data, checkpoint_dir=tmp_path, checkpoint_every=100)
-    real_loss, calls = model.loss, {"n": 0}
-
-    def interrupted(features, captions):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real_loss(features, captions)
-
-    model.loss = interrupted
+    fault_at_call(model, 5, _raise_interrupt)
     with pytest.raises(KeyboardInterrupt):
         solver.train()
     _, meta = load_npz(tmp_path / "checkpoint.npz", CHECKPOINT_KIND)
@@ -122,15 +133,7 @@ def test_sigint_stops_at_an_iteration_boundary(tmp_path, rng):
     data = make_toy_data(rng, num_train=30)
     model = toy_model(data)
     solver = solver_for(model, data, checkpoint_dir=tmp_path, checkpoint_every=100)
-    real_loss, calls = model.loss, {"n": 0}
-
-    def ctrl_c_during_step(features, captions):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            os.kill(os.getpid(), signal.SIGINT)     # arrives mid-iteration
-        return real_loss(features, captions)
-
-    model.loss = ctrl_c_during_step
+    fault_at_call(model, 2, _ctrl_c_mid_step)
     handler_before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         solver.train()
