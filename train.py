@@ -39,7 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--cell-type", choices=("rnn", "lstm"), default="lstm")
     p.add_argument("--wordvec-dim", type=int, default=128)
     p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--learning-rate", type=float, default=5e-3)
     p.add_argument("--lr-decay", type=float, default=0.8)
