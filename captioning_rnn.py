@@ -15,9 +15,9 @@ from layers import (affine_backward, affine_forward, check_float_array, check_in
                     check_positive_int)
 from rnn_layers import (
     lstm_cell, lstm_recurrence_backward, lstm_recurrence_forward, rnn_cell,
-    rnn_recurrence_backward, rnn_recurrence_forward, vocab_loss, word_projection_backward,
-    word_projection_forward,
+    rnn_recurrence_backward, rnn_recurrence_forward,
 )
+from temporal_layers import vocab_loss, word_projection_backward, word_projection_forward
 
 __all__ = ["CaptioningRNN"]
 

@@ -59,6 +59,18 @@ def check_shape(name, a, expected):
         raise ValueError(f"{name} must have shape {want}, got {a.shape}")
 
 
+def check_upstream(name, d, shape):
+    """An upstream gradient: a floating array of exactly ``shape``."""
+    d = check_float_array(name, d)
+    check_shape(name, d, shape)
+    return d
+
+
+def time_major(a):
+    """(N, T, ...) -> contiguous (T, N, ...); free when the memory already is."""
+    return np.ascontiguousarray(a.swapaxes(0, 1))
+
+
 def check_index_array(name, x, size, ndim=None):
     """Return ``x`` as an integer ndarray with values in [0, size), or raise."""
     x = _checked_array(name, x, np.integer, "an array of integer word indices", ndim)

@@ -1,5 +1,6 @@
-"""Recurrent layers for captioning: vanilla RNN, LSTM, word embedding,
-temporal affine and the masked temporal softmax loss.
+"""Recurrent layers for captioning: vanilla RNN and LSTM (and, re-exported
+from temporal_layers.py, word embedding, temporal affine and the masked
+temporal softmax loss, so that the exercise's imports work unchanged).
 
 Letters: N batch, T time, D input size, H hidden size, V vocabulary size.
 LSTM weights are (D, 4H) / (H, 4H) with the gates in the order i, f, o, g.
@@ -14,19 +15,22 @@ matrix product after the loop.
 
 Memory layout. Recurrent state is stored time-major, (T, N, H), so that each
 step works on a contiguous (N, H) block; the (N, T, H) arrays the functions
-return are views of that memory. ``word_embedding_forward`` returns
-time-major memory too, and every (N, T, K) function accepts either layout
-without copying, so a whole model runs without a single transpose copy.
+return are views of that memory (see temporal_layers.py, whose functions
+accept either layout without copying).
 
 Every function computes in the floating dtype of its inputs (float32 in,
 float32 out) and validates its arguments at the boundary.
 """
-import logging
-
 import numpy as np
 
-from layers import (check_float_array, check_index_array, check_shape, scatter_add_rows,
-                    softmax_cross_entropy)
+from layers import check_float_array, check_shape, check_upstream, time_major
+# The exercise's temporal layers live in temporal_layers.py and are
+# re-exported here, so that `rnn_layers.temporal_softmax_loss` works as before.
+from temporal_layers import (  # noqa: F401  (re-exports)
+    temporal_affine_backward, temporal_affine_forward, temporal_softmax_loss, vocab_loss,
+    word_embedding_backward, word_embedding_forward, word_projection_backward,
+    word_projection_forward,
+)
 
 __all__ = [
     "sigmoid",
@@ -39,8 +43,6 @@ __all__ = [
     "temporal_affine_forward", "temporal_affine_backward",
     "temporal_softmax_loss", "vocab_loss",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 def sigmoid(x, out=None):
@@ -57,7 +59,7 @@ def sigmoid(x, out=None):
 
 
 # ----------------------------------------------------------------------------
-# Argument checks and memory layout
+# Argument checks and the pieces shared by steps and sequences
 # ----------------------------------------------------------------------------
 
 def _check_recurrent_args(x, h, Wx, Wh, b, gates, x_ndim):
@@ -87,45 +89,10 @@ def _check_state_args(h_name, h, Wh, gates, N):
     return h, Wh
 
 
-def _check_upstream(name, d, shape):
-    d = check_float_array(name, d)
-    check_shape(name, d, shape)
-    return d
-
-
-def _rows(a):
-    """An (N, T, K) array as 2-D rows, without copying when possible.
-
-    Returns (rows, time_major): rows is (N*T, K) in batch-major order, or
-    (T*N, K) in time-major order when the memory is time-major (the arrays of
-    this module are); any other strides cost one copy.
-    """
-    N, T, K = a.shape
-    if a.flags.c_contiguous:
-        return a.reshape(N * T, K), False
-    return np.ascontiguousarray(a.swapaxes(0, 1)).reshape(T * N, K), True
-
-
-def _unrows(rows, N, T, time_major):
-    """Inverse of :func:`_rows`: 2-D rows -> an (N, T, K) view."""
-    K = rows.shape[1]                               # explicit: -1 fails for empty arrays
-    return rows.reshape(T, N, K).swapaxes(0, 1) if time_major else rows.reshape(N, T, K)
-
-
-def _row_order(a, time_major):
-    """An (N, T) array flattened in the order of :func:`_rows`."""
-    return (a.T if time_major else a).reshape(-1)
-
-
-def _time_major(a):
-    """(N, T, ...) -> contiguous (T, N, ...); free for time-major memory."""
-    return np.ascontiguousarray(a.swapaxes(0, 1))
-
-
 def _input_projection(x, Wx, b):
     """a[t] = x[:, t] @ Wx + b for all t in one product: x (N, T, D) -> (T, N, G)."""
     N, T, D = x.shape
-    a = _time_major(x).reshape(T * N, D) @ Wx
+    a = time_major(x).reshape(T * N, D) @ Wx
     a += b
     return a.reshape(T, N, Wx.shape[1])
 
@@ -148,7 +115,7 @@ def _projection_grads(da, x, Wx):
     D = x.shape[2]
     da2 = da.reshape(T * N, G)
     dx = (da2 @ Wx.T).reshape(T, N, D).swapaxes(0, 1)
-    return dx, _time_major(x).reshape(T * N, D).T @ da2, da2.sum(axis=0)
+    return dx, time_major(x).reshape(T * N, D).T @ da2, da2.sum(axis=0)
 
 
 def _sequence_forward(x, h0, Wx, Wh, b, gates, recurrence_forward):
@@ -221,7 +188,7 @@ def rnn_step_backward(dnext_h, cache):
     - dx: (N, D), dprev_h: (N, H), dWx: (D, H), dWh: (H, H), db: (H,)
     """
     x, prev_h, Wx, Wh, next_h = cache
-    dnext_h = _check_upstream("dnext_h", dnext_h, next_h.shape)
+    dnext_h = check_upstream("dnext_h", dnext_h, next_h.shape)
     return _step_grads(rnn_cell_backward(dnext_h, next_h), x, prev_h, Wx, Wh)
 
 
@@ -261,7 +228,7 @@ def rnn_recurrence_backward(dh, cache):
     Wh, hs = cache
     T1, N, H = hs.shape
     T = T1 - 1
-    dh = _check_upstream("dh", dh, (N, T, H))
+    dh = check_upstream("dh", dh, (N, T, H))
     dh_t = dh.swapaxes(0, 1)                        # (T, N, H) view
     da = np.empty((T, N, H), dtype=np.result_type(hs, dh))
     dprev_h = np.zeros((N, H), dtype=da.dtype)
@@ -393,8 +360,8 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
       dWh: (H, 4H), db: (4H,)
     """
     x, prev_h, prev_c, Wx, Wh, gates, tanh_c = cache
-    dnext_h = _check_upstream("dnext_h", dnext_h, prev_h.shape)
-    dnext_c = _check_upstream("dnext_c", dnext_c, prev_h.shape)
+    dnext_h = check_upstream("dnext_h", dnext_h, prev_h.shape)
+    dnext_c = check_upstream("dnext_c", dnext_c, prev_h.shape)
     da, dprev_c = lstm_cell_backward(dnext_h, dnext_c, prev_c, gates, tanh_c)
     dx, dprev_h, dWx, dWh, db = _step_grads(da, x, prev_h, Wx, Wh)
     return dx, dprev_h, dprev_c, dWx, dWh, db
@@ -440,7 +407,7 @@ def lstm_recurrence_backward(dh, cache):
     Wh, hs, cs, gates, tanh_cs = cache
     T1, N, H = hs.shape
     T = T1 - 1
-    dh = _check_upstream("dh", dh, (N, T, H))
+    dh = check_upstream("dh", dh, (N, T, H))
     dh_t = dh.swapaxes(0, 1)                        # (T, N, H) view
     da = np.empty(gates.shape, dtype=np.result_type(gates, dh))
     dprev_h = np.zeros((N, H), dtype=da.dtype)
@@ -481,228 +448,3 @@ def lstm_backward(dh, cache):
     return _sequence_backward(dh, cache, lstm_recurrence_backward)
 
 
-# ----------------------------------------------------------------------------
-# Word embedding and the fused word projection
-# ----------------------------------------------------------------------------
-
-def word_embedding_forward(x, W):
-    """Look up the vectors of words.
-
-    Inputs:
-    - x: (N, T) integer word indices, each in [0, V)
-    - W: (V, D) word vectors
-
-    Returns a tuple of:
-    - out: (N, T, D), a view of time-major memory (see the module docstring)
-    - cache: (x, W)
-    """
-    W = check_float_array("W", W, ndim=2)
-    x = check_index_array("x", x, W.shape[0], ndim=2)
-    return W[x.T].swapaxes(0, 1), (x, W)
-
-
-def word_embedding_backward(dout, cache):
-    """Backward pass of :func:`word_embedding_forward`.
-
-    Inputs:
-    - dout: (N, T, D) upstream gradients
-    - cache: (x, W) from the forward pass
-
-    Returns:
-    - dW: (V, D); the rows of words seen several times accumulate every use
-    """
-    x, W = cache
-    V, D = W.shape
-    dout = _check_upstream("dout", dout, x.shape + (D,))
-    rows, time_major = _rows(dout)
-    return scatter_add_rows(_row_order(x, time_major), rows, V).astype(
-        np.result_type(W, dout), copy=False)
-
-
-def word_projection_forward(x, W, Wx, b):
-    """Embedding and input projection in one: the time-major equivalent of
-    ``temporal_affine_forward(word_embedding_forward(x, W)[0], Wx, b)``.
-
-    When the vocabulary is smaller than the number of words (V < N*T), it
-    looks rows up in the table W @ Wx + b (V, G) instead, which takes fewer
-    operations forward and backward; otherwise it embeds, then projects.
-
-    Inputs:
-    - x: (N, T) integer word indices in [0, V)
-    - W: (V, D) word vectors; Wx: (D, G); b: (G,)
-
-    Returns a tuple of:
-    - a: (T, N, G), time-major and freshly allocated, ready for
-      :func:`rnn_recurrence_forward` / :func:`lstm_recurrence_forward`
-    - cache: (x.T, W, Wx, embedded words or None when the table was used)
-    """
-    W = check_float_array("W", W, ndim=2)
-    Wx = check_float_array("Wx", Wx, ndim=2)
-    b = check_float_array("b", b, ndim=1)
-    V, D = W.shape
-    check_shape("Wx", Wx, (D, None))
-    check_shape("b", b, (Wx.shape[1],))
-    idx = check_index_array("x", x, V, ndim=2).T                 # (T, N)
-    if V < idx.size:
-        table = W @ Wx
-        table += b
-        return table[idx], (idx, W, Wx, None)
-    emb = W[idx]                                                 # (T, N, D)
-    a = emb.reshape(idx.size, D) @ Wx
-    a += b
-    return a.reshape(idx.shape + (Wx.shape[1],)), (idx, W, Wx, emb)
-
-
-def word_projection_backward(da, cache):
-    """Backward pass of :func:`word_projection_forward`.
-
-    Inputs:
-    - da: (T, N, G) gradients of the projections
-    - cache: from word_projection_forward
-
-    Returns a tuple of:
-    - dW: (V, D), dWx: (D, G), db: (G,)
-    """
-    idx, W, Wx, emb = cache
-    G = Wx.shape[1]
-    da = _check_upstream("da", da, idx.shape + (G,))
-    da2 = da.reshape(idx.size, G)
-    if emb is None:
-        dtable = scatter_add_rows(idx.reshape(-1), da2, W.shape[0])   # (V, G)
-        return dtable @ Wx.T, W.T @ dtable, dtable.sum(axis=0)
-    demb = da2 @ Wx.T
-    dW = scatter_add_rows(idx.reshape(-1), demb, W.shape[0])
-    return dW, emb.reshape(idx.size, W.shape[1]).T @ da2, da2.sum(axis=0)
-
-
-# ----------------------------------------------------------------------------
-# Temporal affine and softmax loss
-# ----------------------------------------------------------------------------
-
-def temporal_affine_forward(x, w, b):
-    """An affine layer applied at every timestep: out[:, t] = x[:, t] @ w + b.
-
-    Inputs:
-    - x: (N, T, D), w: (D, M), b: (M,)
-
-    Returns a tuple of:
-    - out: (N, T, M), in the memory layout of x
-    - cache: (x, w)
-    """
-    x = check_float_array("x", x, ndim=3)
-    w = check_float_array("w", w, ndim=2)
-    b = check_float_array("b", b, ndim=1)
-    N, T, D = x.shape
-    M = w.shape[1]
-    check_shape("w", w, (D, M))
-    check_shape("b", b, (M,))
-    rows, time_major = _rows(x)
-    out = rows @ w
-    out += b
-    return _unrows(out, N, T, time_major), (x, w)
-
-
-def temporal_affine_backward(dout, cache):
-    """Backward pass of :func:`temporal_affine_forward`.
-
-    Inputs:
-    - dout: (N, T, M) upstream gradients
-    - cache: (x, w) from the forward pass
-
-    Returns a tuple of:
-    - dx: (N, T, D), dw: (D, M), db: (M,)
-    """
-    x, w = cache
-    N, T, D = x.shape
-    M = w.shape[1]
-    dout = _check_upstream("dout", dout, (N, T, M))
-    drows, time_major = _rows(dout)
-    dx = _unrows(drows @ w.T, N, T, time_major)
-    return dx, _in_order(x, time_major).T @ drows, drows.sum(axis=0)
-
-
-def _in_order(a, time_major):
-    """(N, T, K) as rows in the given order; free when the layout matches."""
-    a = _time_major(a) if time_major else np.ascontiguousarray(a)
-    return a.reshape(-1, a.shape[2])
-
-
-def _check_mask(mask, shape):
-    """mask: (N, T) of bools, or of numbers that are all 0 or 1 -> bool array."""
-    mask = np.asarray(mask)
-    check_shape("mask", mask, shape)
-    if mask.dtype != np.bool_:
-        if not (np.issubdtype(mask.dtype, np.number) and np.isin(mask, (0, 1)).all()):
-            raise TypeError(
-                f"mask must be boolean (or hold only 0 and 1), got dtype {mask.dtype}"
-            )
-        mask = mask.astype(bool)
-    return mask
-
-
-def _check_targets(y, mask, N, T, V):
-    y = check_index_array("y", y, V, ndim=2)
-    check_shape("y", y, (N, T))
-    return y, _check_mask(mask, (N, T))
-
-
-def temporal_softmax_loss(x, y, mask, verbose=False):
-    """Softmax cross-entropy at every timestep, masked, summed over time and
-    averaged over the batch (divided by N, not by the number of unmasked words).
-
-    Inputs:
-    - x: (N, T, V) scores (logits); any size, the softmax is shifted by its max
-    - y: (N, T) integer targets in [0, V)
-    - mask: (N, T) booleans, True where the target counts
-    - verbose: accepted for compatibility with the exercise; logs at DEBUG level
-
-    Returns a tuple of:
-    - loss: float
-    - dx: (N, T, V) gradient of the loss with respect to x, in x's dtype
-    """
-    x = check_float_array("x", x, ndim=3)
-    N, T, V = x.shape
-    y, mask = _check_targets(y, mask, N, T, V)
-    rows, time_major = _rows(x)
-    keep = np.flatnonzero(_row_order(mask, time_major))  # masked rows add nothing
-    loss, dkept = softmax_cross_entropy(rows[keep], _row_order(y, time_major)[keep], max(N, 1))
-    drows = np.zeros_like(rows)
-    drows[keep] = dkept
-    if verbose:
-        logger.debug("temporal_softmax_loss: %d of %d targets counted, loss %.6f",
-                     keep.size, N * T, loss)
-    return loss, _unrows(drows, N, T, time_major)
-
-
-def vocab_loss(h, w, b, y, mask):
-    """Scores and masked softmax loss in one, computed only where the mask
-    counts: equal to temporal_affine_forward, temporal_softmax_loss and
-    temporal_affine_backward in a row, with fewer operations when captions
-    are padded.
-
-    Inputs:
-    - h: (N, T, H) hidden states (either memory layout)
-    - w: (H, V), b: (V,) the vocabulary projection
-    - y: (N, T) integer targets; mask: (N, T) booleans
-
-    Returns a tuple of:
-    - loss: float, summed over time, averaged over N
-    - dh: (N, T, H) in the memory layout of h; dw: (H, V); db: (V,)
-    """
-    h = check_float_array("h", h, ndim=3)
-    w = check_float_array("w", w, ndim=2)
-    b = check_float_array("b", b, ndim=1)
-    N, T, H = h.shape
-    V = w.shape[1]
-    check_shape("w", w, (H, V))
-    check_shape("b", b, (V,))
-    y, mask = _check_targets(y, mask, N, T, V)
-    rows, time_major = _rows(h)
-    keep = np.flatnonzero(_row_order(mask, time_major))
-    kept = rows[keep]                                             # (M, H)
-    scores = kept @ w
-    scores += b
-    loss, dscores = softmax_cross_entropy(scores, _row_order(y, time_major)[keep], max(N, 1))
-    drows = np.zeros_like(rows)
-    drows[keep] = dscores @ w.T
-    return loss, _unrows(drows, N, T, time_major), kept.T @ dscores, dscores.sum(axis=0)

@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from captioning_rnn import CaptioningRNN
 from checkpoint_io import atomic_write
 from coco_utils import decode_captions, default_data_dir, load_coco_data, references_by_image

@@ -1,7 +1,6 @@
 """CaptioningRNN: loss values and gradients, decoding (greedy, temperature,
 beam search proven against exhaustive search), files, bad input."""
 import itertools
-import zipfile
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """The command-line jobs, end to end on a small built-in dataset."""
 import json
 
-import numpy as np
 import pytest
 
 import caption
