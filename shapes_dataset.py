@@ -106,7 +106,7 @@ def render_scene(objects, rng=None):
         elif o["shape"] == "square":
             inside = (np.abs(dx) <= r * 0.85) & (np.abs(dy) <= r * 0.85)
         else:  # upward triangle: apex at top, base at the bottom
-            inside = (dy <= r * 0.85) & (dy >= -r) & (np.abs(dx) <= (dy + r) * 0.5 * 1.1)
+            inside = (dy <= r * 0.85) & (dy >= -r) & (np.abs(dx) <= (dy + r) * 0.55)
         img[inside] = PALETTE[o["colour"]]
     if rng is not None:
         img += rng.normal(0, 4.0, size=img.shape)
@@ -130,8 +130,9 @@ def _relation(a, b):
     return RELATIONS["above"][0 if dy < 0 else 1]
 
 
-def _templates(objects, rng):
-    """Candidate captions (word lists) for a scene, a few per template."""
+def _templates(objects):
+    """Every candidate caption (word lists) of a scene: each template, with
+    and without size words, those of at most MAX_WORDS words, no repeats."""
     out = []
     for with_size in (True, False):
         ph = [_phrase(o, with_size) for o in objects]
@@ -155,7 +156,7 @@ def _templates(objects, rng):
 
 def scene_captions(objects, rng, k=5):
     """k different reference captions of a scene, as strings."""
-    candidates = _templates(objects, rng)
+    candidates = _templates(objects)
     picks = rng.choice(len(candidates), size=min(k, len(candidates)), replace=False)
     return [" ".join(candidates[i]) for i in picks]
 

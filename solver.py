@@ -132,8 +132,6 @@ class CaptioningSolver:
             with bar, self._deferred_sigint():
                 while self.iteration < self.num_iterations:
                     self._step()
-                    if self.iteration % self.iterations_per_epoch == 0:
-                        self._end_epoch()
                     if has_val and self._due(self.val_every):
                         self.validate()
                     if self.checkpoint_dir is not None and self._due(self.checkpoint_every):
@@ -178,17 +176,15 @@ class CaptioningSolver:
             new_params[name], new_configs[name] = rule(
                 w, grads[name] * w.dtype.type(scale) if scale != 1.0 else grads[name],
                 dict(self.optim_configs[name]))
+        iteration, epoch = self.iteration + 1, self.epoch
+        if iteration % self.iterations_per_epoch == 0:      # an epoch ends with this step
+            epoch += 1
+            _decay_learning_rates(new_configs, self.lr_decay)
         # commit everything together, so an interrupt never sees half a step
-        self.model.params, self.optim_configs, self.iteration = (
-            new_params, new_configs, self.iteration + 1)
+        self.model.params, self.optim_configs, self.iteration, self.epoch = (
+            new_params, new_configs, iteration, epoch)
         self.loss_history.append(float(loss))
         self.grad_norm_history.append(norm)
-
-    def _end_epoch(self):
-        self.epoch += 1
-        for config in self.optim_configs.values():
-            if "learning_rate" in config:   # the built-in rules always store it
-                config["learning_rate"] *= self.lr_decay
 
     def _update_bar(self, bar):
         bar.update(1)
@@ -245,10 +241,11 @@ class CaptioningSolver:
         self._keep_if_best(record)
         return record
 
-    def caption_metrics(self, split="val", max_images=None, *, beam_size=1):
-        """BLEU, CIDEr-D, ROUGE-L (METEOR if enabled) of the model's captions of
-        a split's first ``max_images`` images (greedy, or beam search when
-        beam_size > 1) against all their reference captions."""
+    def caption_metrics(self, split="val", max_images=None, *, beam_size=1, meteor=None):
+        """BLEU, CIDEr-D, ROUGE-L (and METEOR: True, False or 'auto'; None
+        uses the solver's setting) of the model's captions of a split's first
+        ``max_images`` images (greedy, or beam search when beam_size > 1)
+        against all their reference captions."""
         refs = references_by_image(self.data, split)
         image_ids = sorted(refs)[:max_images]
         generated = caption_images(self.model, self.data[f"{split}_features"], image_ids,
@@ -256,7 +253,8 @@ class CaptioningSolver:
                                    beam_size=beam_size)
         candidates = dict(zip(image_ids, decode_captions(
             generated, self.data["idx_to_word"], strip_special=True)))
-        return score_captions(candidates, {i: refs[i] for i in image_ids}, meteor=self.meteor)
+        return score_captions(candidates, {i: refs[i] for i in image_ids},
+                              meteor=self.meteor if meteor is None else meteor)
 
     def _keep_if_best(self, record):
         if self.keep_best is None or self.keep_best not in record:
@@ -335,6 +333,12 @@ def caption_images(model, features, image_ids, *, max_length, beam_size=1, chunk
         else:
             out.append(model.sample(feats, max_length=max_length))
     return np.concatenate(out, axis=0)
+
+
+def _decay_learning_rates(configs, lr_decay):
+    for config in configs.values():
+        if "learning_rate" in config:   # the built-in rules always store it
+            config["learning_rate"] *= lr_decay
 
 
 def _rule(update_rule):

@@ -48,7 +48,8 @@ def parse_args(argv=None):
                    help="validation images scored at each epoch and at the end")
     p.add_argument("--beam-size", type=int, default=1,
                    help="beam width of the final evaluation (1: greedy)")
-    p.add_argument("--meteor", action="store_true", help="also compute METEOR (needs Java)")
+    p.add_argument("--no-meteor", action="store_true",
+                   help="skip METEOR in the final evaluation (computed when Java is present)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", type=Path, default=None,
                    help="run folder (default: runs/<date>-<time>)")
@@ -82,12 +83,13 @@ def build_solver(args, data, run_dir):
         lr_decay=args.lr_decay, batch_size=args.batch_size, num_epochs=args.epochs,
         grad_clip=args.grad_clip, seed=args.seed, checkpoint_dir=run_dir,
         resume_from=args.resume, val_max_images=args.val_images, keep_best="CIDEr",
-        meteor=args.meteor, verbose=not args.no_progress)
+        verbose=not args.no_progress)
 
 
 def evaluate(solver, data, data_dir, builtin, args):
     """Final val metrics (and attribute accuracy on the built-in dataset)."""
-    metrics = solver.caption_metrics("val", args.val_images, beam_size=args.beam_size)
+    metrics = solver.caption_metrics("val", args.val_images, beam_size=args.beam_size,
+                                     meteor=False if args.no_meteor else "auto")
     if builtin:
         scenes = shapes_dataset.load_scenes(data_dir, "val")
         ids = list(range(len(scenes)))
@@ -137,6 +139,7 @@ def main(argv=None):
                 run_dir / "samples.png")
 
     print(f"val BLEU-4 {metrics['Bleu_4']:.3f}  CIDEr-D {metrics['CIDEr']:.3f}"
+          + (f"  METEOR {metrics['METEOR']:.3f}" if "METEOR" in metrics else "")
           + (f"  attribute accuracy {metrics['attribute_accuracy']:.1%}" if builtin else "")
           + f"  ({metrics['train_seconds']:.0f} s)")
     print(f"wrote {run_dir}/model.npz, metrics.json, loss.png, samples.png")

@@ -4,6 +4,7 @@ import json
 import pytest
 
 import caption
+from caption_metrics import java_available
 import shapes_dataset as sd
 import train
 from captioning_rnn import CaptioningRNN
@@ -11,7 +12,7 @@ from checkpoint_io import load_npz
 from solver import CHECKPOINT_KIND
 
 SMALL = ["--epochs", "2", "--hidden-dim", "32", "--wordvec-dim", "16", "--batch-size", "50",
-         "--val-images", "10", "--no-progress"]
+         "--val-images", "10", "--no-progress", "--no-meteor"]
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +41,12 @@ def test_run_folder_contents(run, capsys):
 
 
 def test_prints_the_headline_figures(data_dir, tmp_path, capsys):
+    with_meteor = [a for a in SMALL if a != "--no-meteor"]      # METEOR when Java is here
     train.main(["--data-dir", str(data_dir), "--output-dir", str(tmp_path), "--cell-type",
-                "rnn", "--beam-size", "2", *SMALL])
+                "rnn", "--beam-size", "2", *with_meteor])
     out = capsys.readouterr().out
     assert "val BLEU-4" in out and "CIDEr-D" in out and "attribute accuracy" in out
+    assert ("METEOR" in out) == java_available()
 
 
 def test_resume_continues_the_run(data_dir, run, tmp_path):
