@@ -79,8 +79,26 @@ def test_vocab_loss_equals_affine_then_softmax(rng, N, T, H, V):
         assert loss == pytest.approx(ref_loss, rel=1e-12)
         for name, got, want in (("dh", dh, rdh), ("dw", dw, rdw), ("db", db, rdb)):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13, err_msg=name)
-    check_scalar_grad("dh", lambda h_: rl.vocab_loss(h_, w, b, y, mask)[0], h,
-                      rl.vocab_loss(h, w, b, y, mask)[1])
+    _, dh, dw, db = rl.vocab_loss(h, w, b, y, mask)
+    check_scalar_grad("dh", lambda h_: rl.vocab_loss(h_, w, b, y, mask)[0], h, dh)
+    check_scalar_grad("dw", lambda w_: rl.vocab_loss(h, w_, b, y, mask)[0], w, dw)
+    check_scalar_grad("db", lambda b_: rl.vocab_loss(h, w, b_, y, mask)[0], b, db)
+
+
+@pytest.mark.parametrize("lstm", [False, True])
+@pytest.mark.parametrize("N,T,H", [(1, 1, 2), (2, 4, 3), (3, 2, 5)])
+def test_recurrence_backward_gradcheck(rng, lstm, N, T, H):
+    """The time loops alone, given input projections a (T, N, kH)."""
+    k = 4 if lstm else 1
+    fwd, bwd = (rl.lstm_recurrence_forward, rl.lstm_recurrence_backward) if lstm else \
+        (rl.rnn_recurrence_forward, rl.rnn_recurrence_backward)
+    inputs = {"a": rng.standard_normal((T, N, k * H)), "h0": rng.standard_normal((N, H)),
+              "Wh": rng.standard_normal((H, k * H)) / np.sqrt(H)}
+    dh = rng.standard_normal((N, T, H))
+    _, cache = fwd(inputs["a"].copy(), inputs["h0"], inputs["Wh"])   # a is overwritten (lstm)
+    da, dh0, dWh = bwd(dh, cache)
+    check_layer_grads(lambda a, h0, Wh: fwd(a.copy(), h0, Wh)[0], inputs, dh,
+                      {"da": da, "dh0": dh0, "dWh": dWh})
 
 
 def test_layouts_give_equal_results(rng):
