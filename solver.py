@@ -99,6 +99,7 @@ class CaptioningSolver:
         self.loss_history, self.grad_norm_history, self.val_history = [], [], []
         self.best_metric, self.best_params = None, None
         self._stop_requested = False
+        self._references = {}                   # split -> reference captions by image
         if resume_from is not None:
             self.load_checkpoint(resume_from)
 
@@ -246,7 +247,9 @@ class CaptioningSolver:
         uses the solver's setting) of the model's captions of a split's first
         ``max_images`` images (greedy, or beam search when beam_size > 1)
         against all their reference captions."""
-        refs = references_by_image(self.data, split)
+        if split not in self._references:       # decoding 195k COCO captions takes seconds
+            self._references[split] = references_by_image(self.data, split)
+        refs = self._references[split]
         image_ids = sorted(refs)[:max_images]
         generated = caption_images(self.model, self.data[f"{split}_features"], image_ids,
                                    max_length=self.data[f"{split}_captions"].shape[1] - 1,
