@@ -206,15 +206,18 @@ class CaptioningRNN:
         state, table = self._start_decoding(features)
         N = state[0].shape[0]
         captions = np.full((N, max_length), self._null, dtype=np.int32)
+        active = np.arange(N)                    # rows still generating
         words = np.full(N, self._start)
-        done = np.zeros(N, dtype=bool)
         for t in range(max_length):
             scores, state = self._decode_step(words, state, table)
             words = _choose_words(scores, temperature, rng)
-            captions[:, t] = np.where(done, self._null, words)
-            done |= words == self._end
-            if done.all():
-                break
+            captions[active, t] = words
+            going = words != self._end
+            if not going.all():                  # drop finished rows: less work per step
+                active, words = active[going], words[going]
+                state = tuple(s[going] for s in state)
+                if active.size == 0:
+                    break
         return captions
 
     def beam_search(self, features, beam_size=3, max_length=30, length_penalty=0.0):
