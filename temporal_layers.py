@@ -155,6 +155,16 @@ def word_projection_backward(da, cache):
 # Temporal affine and softmax loss
 # ----------------------------------------------------------------------------
 
+def _check_affine_args(name, x, w, b):
+    """x: (N, T, D) named ``name``, w: (D, M), b: (M,)."""
+    x = check_float_array(name, x, ndim=3)
+    w = check_float_array("w", w, ndim=2)
+    b = check_float_array("b", b, ndim=1)
+    check_shape("w", w, (x.shape[2], w.shape[1]))
+    check_shape("b", b, (w.shape[1],))
+    return x, w, b
+
+
 def temporal_affine_forward(x, w, b):
     """An affine layer applied at every timestep: out[:, t] = x[:, t] @ w + b.
 
@@ -165,13 +175,8 @@ def temporal_affine_forward(x, w, b):
     - out: (N, T, M), in the memory layout of x
     - cache: (x, w)
     """
-    x = check_float_array("x", x, ndim=3)
-    w = check_float_array("w", w, ndim=2)
-    b = check_float_array("b", b, ndim=1)
-    N, T, D = x.shape
-    M = w.shape[1]
-    check_shape("w", w, (D, M))
-    check_shape("b", b, (M,))
+    x, w, b = _check_affine_args("x", x, w, b)
+    N, T = x.shape[:2]
     rows, time_first = _rows(x)
     out = rows @ w
     out += b
@@ -265,13 +270,9 @@ def vocab_loss(h, w, b, y, mask):
     - loss: float, summed over time, averaged over N
     - dh: (N, T, H) in the memory layout of h; dw: (H, V); db: (V,)
     """
-    h = check_float_array("h", h, ndim=3)
-    w = check_float_array("w", w, ndim=2)
-    b = check_float_array("b", b, ndim=1)
-    N, T, H = h.shape
+    h, w, b = _check_affine_args("h", h, w, b)
+    N, T = h.shape[:2]
     V = w.shape[1]
-    check_shape("w", w, (H, V))
-    check_shape("b", b, (V,))
     y, mask = _check_targets(y, mask, N, T, V)
     rows, time_first = _rows(h)
     keep = np.flatnonzero(_row_order(mask, time_first))
