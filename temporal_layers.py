@@ -37,13 +37,17 @@ def _rows(a):
     """An (N, T, K) array as 2-D rows, without copying when possible.
 
     Returns (rows, time_first): rows is (N*T, K) in batch-major order, or
-    (T*N, K) in time-major order when the memory is time-major (as the
-    library's arrays are); any other strides cost one copy.
+    (T*N, K) in time-major order when the memory is not batch-major (the
+    library's arrays are time-major); any other strides cost one copy.
     """
-    N, T, K = a.shape
-    if a.flags.c_contiguous:
-        return a.reshape(N * T, K), False
-    return time_major(a).reshape(T * N, K), True
+    time_first = not a.flags.c_contiguous
+    return _in_order(a, time_first), time_first
+
+
+def _in_order(a, time_first):
+    """(N, T, K) as 2-D rows in the given order; free when the layout matches."""
+    a = time_major(a) if time_first else np.ascontiguousarray(a)
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])   # no -1: empty arrays too
 
 
 def _unrows(rows, N, T, time_first):
@@ -200,12 +204,6 @@ def temporal_affine_backward(dout, cache):
     drows, time_first = _rows(dout)
     dx = _unrows(drows @ w.T, N, T, time_first)
     return dx, _in_order(x, time_first).T @ drows, drows.sum(axis=0)
-
-
-def _in_order(a, time_first):
-    """(N, T, K) as rows in the given order; free when the layout matches."""
-    a = time_major(a) if time_first else np.ascontiguousarray(a)
-    return a.reshape(-1, a.shape[2])
 
 
 def _check_mask(mask, shape):
