@@ -12,7 +12,7 @@ from beam_search import beam_search as _beam_search
 from beam_search import log_softmax
 from checkpoint_io import load_npz, save_npz
 from layers import (affine_backward, affine_forward, check_float_array, check_index_array,
-                    check_positive_int)
+                    check_positive_int, random_source)
 from rnn_layers import (
     lstm_cell, lstm_recurrence_backward, lstm_recurrence_forward, rnn_cell,
     rnn_recurrence_backward, rnn_recurrence_forward,
@@ -45,7 +45,8 @@ class CaptioningRNN:
         - cell_type: 'rnn' or 'lstm'
         - dtype: float32 for training, float64 for gradient checks
         - rng: np.random.Generator or int seed for the initial weights
-          (None: seed 0, so two models built alike are alike)
+          (None: NumPy's global random state, as in the exercise, so that
+          np.random.seed(...) decides them)
         """
         if cell_type not in _CELLS:
             raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
@@ -64,18 +65,22 @@ class CaptioningRNN:
         self._start = word_to_idx.get("<START>")
         self._end = word_to_idx.get("<END>")
         self.params = self._init_params(len(word_to_idx), int(input_dim), int(wordvec_dim),
-                                        int(hidden_dim), np.random.default_rng(
-                                            0 if rng is None else rng))
+                                        int(hidden_dim), random_source(rng))
 
     def _init_params(self, V, D, W, H, rng):
-        """Random / sqrt(fan-in) weights, embeddings / 100, zero biases."""
+        """Random / sqrt(fan-in) weights, embeddings / 100, zero biases.
+
+        Drawn in the exercise's order (W_embed, W_proj, Wx, Wh, W_vocab) and
+        divided as it divides, so that from NumPy's global state a seed gives
+        the exercise's weights exactly.
+        """
         k = _CELLS[self.cell_type][0]
-        shapes = {"W_proj": (D, H), "W_embed": (V, W), "Wx": (W, k * H), "Wh": (H, k * H),
+        shapes = {"W_embed": (V, W), "W_proj": (D, H), "Wx": (W, k * H), "Wh": (H, k * H),
                   "W_vocab": (H, V)}
         params = {}
         for name, shape in shapes.items():
-            scale = 1 / 100 if name == "W_embed" else 1 / np.sqrt(shape[0])
-            params[name] = rng.standard_normal(shape) * scale
+            divisor = 100 if name == "W_embed" else np.sqrt(shape[0])
+            params[name] = rng.standard_normal(shape) / divisor
         params.update(b_proj=np.zeros(H), b=np.zeros(k * H), b_vocab=np.zeros(V))
         order = ["W_proj", "b_proj", "W_embed", "Wx", "Wh", "b", "W_vocab", "b_vocab"]
         return {name: params[name].astype(self.dtype) for name in order}
@@ -193,7 +198,8 @@ class CaptioningRNN:
         - max_length: number of words generated at most
         - temperature: 0 for greedy decoding (argmax); > 0 to draw each word
           from softmax(scores / temperature)
-        - rng: np.random.Generator or seed used when temperature > 0
+        - rng: np.random.Generator or seed used when temperature > 0 (None:
+          NumPy's global random state)
 
         Returns captions: (N, max_length) int32. Column 0 is the first generated
         word; a row's <END> is kept and everything after it is <NULL>. An empty
@@ -202,7 +208,7 @@ class CaptioningRNN:
         check_positive_int("max_length", max_length)
         if not (np.isfinite(temperature) and temperature >= 0):
             raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
-        rng = np.random.default_rng(rng) if temperature > 0 else None
+        rng = random_source(rng) if temperature > 0 else None
         state, table = self._start_decoding(features)
         N = state[0].shape[0]
         captions = np.full((N, max_length), self._null, dtype=np.int32)

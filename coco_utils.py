@@ -13,6 +13,7 @@ Special tokens: <NULL> = 0 (padding), <START> = 1, <END> = 2, <UNK> = 3.
 """
 import json
 import os
+import warnings
 from pathlib import Path
 
 import h5py
@@ -65,6 +66,18 @@ class H5Rows:
         self._file.close()
 
 
+def _builtin_instead_of(coco_dir):
+    """The built-in dataset's folder (generated on first use), for notebooks
+    and scripts that ask for COCO on a machine without it; named folders that
+    are missing still raise."""
+    import shapes_dataset     # here, not at the top: coco_utils stands alone otherwise
+
+    warnings.warn(f"the COCO captioning files are not in {coco_dir}: using the built-in "
+                  f"shapes dataset in {shapes_dataset.default_dir()} instead. To use COCO, "
+                  f"run datasets/get_datasets.sh or set COCO_CAPTIONING_DIR.", stacklevel=3)
+    return shapes_dataset.ensure_dataset()
+
+
 def _require(path):
     if not path.is_file():
         raise FileNotFoundError(f"missing data file {path}; {_HOW_TO_GET}")
@@ -97,10 +110,13 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True, *, rng=None
     """Load the exercise's captioning data as a dict.
 
     Inputs:
-    - base_dir: the coco_captioning folder (default: :func:`default_data_dir`)
+    - base_dir: the coco_captioning folder (default: :func:`default_data_dir`;
+      when neither it nor $COCO_CAPTIONING_DIR names one and the default
+      folder has no COCO files, the built-in shapes dataset, with a warning)
     - max_train: keep this many training captions, drawn without replacement
     - pca_features: the 512-wide PCA features (True) or the raw fc7 ones
-    - rng: np.random.Generator or seed for the max_train draw (default seed 0)
+    - rng: np.random.Generator or seed for the max_train draw (None: NumPy's
+      global random state, so np.random.seed(...) decides it as in the exercise)
     - lazy_features: give the features as :class:`H5Rows` (read on demand)
 
     Returns a dict with keys train_captions (N, T) int, train_image_idxs (N,),
@@ -108,6 +124,9 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True, *, rng=None
     val, idx_to_word and word_to_idx.
     """
     base = Path(base_dir) if base_dir is not None else default_data_dir()
+    if base_dir is None and "COCO_CAPTIONING_DIR" not in os.environ \
+            and not (base / "coco2014_captions.h5").is_file():
+        base = _builtin_instead_of(base)
     if not base.is_dir():
         raise FileNotFoundError(f"data folder {base} does not exist; {_HOW_TO_GET}")
     data = _read_h5(base / "coco2014_captions.h5")
@@ -129,13 +148,24 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True, *, rng=None
             if "features" not in features:
                 raise ValueError(f"{path} has no dataset 'features'")
             data[f"{split}_features"] = features["features"]
-        urls_path = _require(base / f"{split}2014_urls.txt")
-        data[f"{split}_urls"] = np.asarray(urls_path.read_text(encoding="utf-8").split())
+        data[f"{split}_urls"] = _read_urls(_require(base / f"{split}2014_urls.txt"), base)
 
     _validate(data, base)
     if max_train is not None:
         _subsample_train(data, max_train, rng)
     return data
+
+
+def _read_urls(path, base):
+    """One URL per line. A line without a scheme is a path relative to the data
+    folder (the built-in dataset's), returned as a file URL of where the folder
+    is now."""
+    try:
+        lines = path.read_text(encoding="utf-8").split()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text: {e}") from e
+    folder = base.resolve()
+    return np.asarray([line if "://" in line else (folder / line).as_uri() for line in lines])
 
 
 def _validate(data, base):
@@ -167,11 +197,17 @@ def _check_positive_int(name, value):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def _random_source(rng):
+    # as layers.random_source (coco_utils stands alone): None is NumPy's global
+    # state, whose np.random.choice is the exercise's own draw
+    return np.random if rng is None else np.random.default_rng(rng)
+
+
 def _subsample_train(data, max_train, rng):
     num_train = data["train_captions"].shape[0]
     _check_positive_int("max_train", max_train)
     if max_train < num_train:
-        rng = np.random.default_rng(0 if rng is None else rng)
+        rng = _random_source(rng)
         keep = np.sort(rng.choice(num_train, size=max_train, replace=False))
         data["train_captions"] = data["train_captions"][keep]
         data["train_image_idxs"] = data["train_image_idxs"][keep]
@@ -225,7 +261,9 @@ def _check_known_words(captions, idx_to_word):
 def sample_coco_minibatch(data, batch_size=100, split="train", *, rng=None):
     """A random minibatch of captions with their image features and URLs.
 
-    Draws caption indices with replacement, as the exercise does.
+    Draws caption indices with replacement, as the exercise does; with rng
+    None from NumPy's global random state (the exercise's exact draw), else
+    from np.random.default_rng(rng).
 
     Returns a tuple of:
     - captions: (batch_size, T) int
@@ -239,7 +277,7 @@ def sample_coco_minibatch(data, batch_size=100, split="train", *, rng=None):
                            f"{split}_urls") if k not in data]
     if missing:
         raise ValueError(f"data lacks the keys {missing}")
-    rng = np.random.default_rng(rng)
+    rng = _random_source(rng)
     split_size = data[f"{split}_captions"].shape[0]
     mask = rng.choice(split_size, batch_size)
     captions = data[f"{split}_captions"][mask]

@@ -4,36 +4,48 @@
 the file descriptor that ``tempfile.mkstemp`` returns is always closed before
 the temporary file is removed, on every path, errors included (the original
 leaked one descriptor per call on Linux and could not remove the file on
-Windows). It also has a timeout, a size limit, http/https only (redirects
-included) and errors that say what went wrong and where.
+Windows). Like the exercise's, it reads http, https and file URLs and, when
+an image cannot be had, warns and returns None. Beyond it: a timeout that
+bounds the whole download, a size limit, redirects to http/https only, and
+every transport failure reported as :class:`ImageDownloadError` naming the URL.
 """
+import http.client
 import os
 import socket
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
-__all__ = ["ImageDownloadError", "image_from_url", "load_image", "preprocess_image",
-           "deprocess_image", "resize_image", "load_images", "SQUEEZENET_MEAN", "SQUEEZENET_STD"]
+__all__ = ["ImageDownloadError", "ImageTimeoutError", "image_from_url", "load_image",
+           "preprocess_image", "deprocess_image", "resize_image", "load_images",
+           "SQUEEZENET_MEAN", "SQUEEZENET_STD"]
 
 SQUEEZENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 SQUEEZENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_BYTES = 20 * 2 ** 20
 _CHUNK = 1 << 16
+_SCHEMES = ("http", "https", "file")
 
 
 class ImageDownloadError(OSError):
-    """A download failed; ``status`` is the HTTP status when there was one."""
+    """An image could not be fetched; ``url`` names it, ``status`` is the HTTP
+    status when there was one."""
 
     def __init__(self, message, url, status=None):
         super().__init__(message)
         self.url, self.status = url, status
+
+
+class ImageTimeoutError(ImageDownloadError, TimeoutError):
+    """The download took longer than its ``timeout`` (also a TimeoutError)."""
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
@@ -51,57 +63,123 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
 
 
-def _check_http_url(url):
+def _check_url(url):
+    """The URL's scheme, after checking it is a str naming http, https or file."""
     if not isinstance(url, str):
         raise TypeError(f"url must be a str, got {type(url).__name__}")
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https"):
-        raise ValueError(f"url must be http or https, got {scheme or 'no'} scheme: {url!r}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        raise ValueError(f"url must be http, https or file, got {parts.scheme or 'no'} "
+                         f"scheme: {url!r}")
+    if parts.scheme == "file" and parts.netloc not in ("", "localhost"):
+        raise ValueError(f"file URLs must name a local file, got host {parts.netloc!r}: {url}")
+    return parts.scheme
+
+
+def _read_local(url, max_bytes):
+    """The bytes of a file:// URL (local files only), at most ``max_bytes``."""
+    path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(f"{url} is {size} bytes, over the limit of {max_bytes}")
+        return path.read_bytes()
+    except OSError as e:
+        raise ImageDownloadError(f"cannot read {url}: {e.strerror or e}", url) from e
 
 
 def _download(url, timeout, max_bytes):
-    """The body of ``url`` as bytes, at most ``max_bytes`` of it."""
+    """The body of ``url`` as bytes, at most ``max_bytes`` of it, within
+    ``timeout`` seconds in all (connection, headers and body)."""
+    deadline = time.monotonic() + timeout
     try:
         with _OPENER.open(url, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:
                 raise ValueError(f"{url} is {int(length)} bytes, over the limit of {max_bytes}")
-            chunks, total = [], 0
-            while True:
-                chunk = resp.read(_CHUNK)
-                if not chunk:
-                    return b"".join(chunks)
-                total += len(chunk)
-                if total > max_bytes:
-                    raise ValueError(f"{url} sends more than the limit of {max_bytes} bytes")
-                chunks.append(chunk)
+            body = _read_body(resp, url, deadline, timeout, max_bytes)
+            if length is not None and length.isdigit() and len(body) < int(length):
+                # read1 returns what came before the hang-up; read() would raise
+                raise http.client.IncompleteRead(body, int(length) - len(body))
+            return body
     # HTTPError is a subclass of URLError: it must be caught first
     except urllib.error.HTTPError as e:
         raise ImageDownloadError(f"HTTP {e.code} ({e.reason}) for {url}", url, e.code) from e
+    except ImageDownloadError:
+        raise
     except urllib.error.URLError as e:
         if isinstance(e.reason, (socket.timeout, TimeoutError)):
-            raise TimeoutError(f"{url} did not answer within {timeout} s") from e
+            raise ImageTimeoutError(f"{url} did not answer within {timeout} s", url) from e
         raise ImageDownloadError(f"could not reach {url}: {e.reason}", url) from e
     except (socket.timeout, TimeoutError) as e:
-        raise TimeoutError(f"{url} stalled for more than {timeout} s") from e
+        raise ImageTimeoutError(f"{url} stalled for more than {timeout} s", url) from e
+    # malformed responses (bad status line, too many or too long headers, a
+    # body cut short) and dropped connections: the server's fault, not ours
+    except (http.client.HTTPException, OSError) as e:
+        raise ImageDownloadError(f"bad response from {url}: {type(e).__name__}: {e}",
+                                 url) from e
 
 
-def image_from_url(url, *, timeout=DEFAULT_TIMEOUT, max_bytes=DEFAULT_MAX_BYTES):
-    """Download an image and decode it.
+def _read_body(resp, url, deadline, timeout, max_bytes):
+    """Read the body chunk by chunk; read1 returns after one receive, so a
+    server that drips bytes cannot stretch the download past the deadline."""
+    sock = getattr(getattr(resp.fp, "raw", None), "_sock", None)
+    chunks, total = [], 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ImageTimeoutError(f"{url} took more than {timeout} s to download", url)
+        if sock is not None:        # each receive waits at most until the deadline
+            sock.settimeout(left)
+        chunk = resp.read1(_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > max_bytes:
+            raise ValueError(f"{url} sends more than the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+
+
+def image_from_url(url, *, timeout=DEFAULT_TIMEOUT, max_bytes=DEFAULT_MAX_BYTES,
+                   errors="warn"):
+    """Fetch an image and decode it, as the exercise's helper does.
 
     Inputs:
-    - url: an http or https URL
-    - timeout: seconds to wait for the server, per blocking operation
+    - url: an http, https or file URL (the built-in dataset's are file URLs)
+    - timeout: seconds the whole download may take
     - max_bytes: largest body accepted
+    - errors: 'warn' (the exercise's contract): when the image cannot be had
+      (a dead or unreachable URL, a timeout, too large, not an image), emit a
+      warning naming the URL and the reason and return None; 'raise': raise
+      the error instead
 
-    Returns the image as an ndarray (H, W, 3) or (H, W) uint8.
+    Returns the image as an ndarray (H, W, 3) or (H, W) uint8, or None.
 
-    Raises ValueError (bad scheme, too large, not an image), TimeoutError, or
-    ImageDownloadError (HTTP errors such as 404/410, which many COCO Flickr
-    URLs now give, with ``status`` set; unreachable hosts).
+    Raises, whatever ``errors`` says, TypeError or ValueError for a url that is
+    not a str or not http/https/file. With errors='raise': ImageDownloadError
+    (HTTP errors such as 404/410, which many COCO Flickr URLs now give, with
+    ``status`` set; unreachable hosts; malformed responses; missing files),
+    ImageTimeoutError (a subclass of it and of TimeoutError), ValueError (too
+    large, not an image).
     """
-    _check_http_url(url)
-    body = _download(url, timeout, max_bytes)
+    if errors not in ("warn", "raise"):
+        raise ValueError(f"errors must be 'warn' or 'raise', got {errors!r}")
+    scheme = _check_url(url)
+    try:
+        if scheme == "file":
+            return _decode_bytes(_read_local(url, max_bytes), url)
+        return _decode_via_tempfile(_download(url, timeout, max_bytes), url)
+    except (ImageDownloadError, ValueError) as e:
+        if errors == "raise":
+            raise
+        # stacklevel 2: the warning points at the caller's line (a notebook cell)
+        warnings.warn(f"no image from {url}: {e}", stacklevel=2)
+        return None
+
+
+def _decode_via_tempfile(body, url):
+    """Decode downloaded bytes through a temporary file, as the exercise does;
+    the file keeps the URL's suffix, which imageio uses to pick a plugin."""
     suffix = Path(urllib.parse.urlsplit(url).path).suffix[:8]
     fd, fname = tempfile.mkstemp(suffix=suffix)
     try:
@@ -121,7 +199,10 @@ def _decode(path, name):
     The bytes are read here and decoded from memory: given a path, imageio's
     plugins leave descriptors open when the file is not an image.
     """
-    data = Path(path).read_bytes()
+    return _decode_bytes(Path(path).read_bytes(), name)
+
+
+def _decode_bytes(data, name):
     try:
         return iio.imread(data)
     except Exception as e:  # imageio raises many types for undecodable data
@@ -139,7 +220,7 @@ def load_image(path_or_url, size=None):
     source = str(path_or_url)
     scheme = urllib.parse.urlsplit(source).scheme
     if scheme in ("http", "https"):
-        img = image_from_url(source)
+        img = image_from_url(source, errors="raise")
     else:
         if scheme == "file":
             source = urllib.request.url2pathname(urllib.parse.urlsplit(source).path)

@@ -49,6 +49,14 @@ def check_positive_int(name, value, allow_zero=False):
     return int(value)
 
 
+def random_source(rng):
+    """Where random numbers come from: a Generator made from ``rng`` (a seed or a
+    Generator), or with rng None NumPy's global state -- the ``np.random``
+    module, which has the same ``standard_normal``/``choice``/``gumbel``
+    methods -- so that ``np.random.seed(...)`` works as in the exercise."""
+    return np.random if rng is None else np.random.default_rng(rng)
+
+
 def check_shape(name, a, expected):
     """Raise unless ``a.shape`` matches ``expected`` (None entries match any size)."""
     ok = a.ndim == len(expected) and all(

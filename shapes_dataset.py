@@ -46,7 +46,7 @@ __all__ = ["ensure_dataset", "generate_dataset", "default_dir", "random_scene",
            "attribute_accuracy", "caption_objects", "load_scenes", "load_pca",
            "featurize_images", "VOCAB"]
 
-VERSION = 1
+VERSION = 2                          # 2: URLs relative to the dataset folder
 IMAGE_SIZE = 64
 PALETTE = {"red": (215, 40, 40), "green": (40, 165, 60), "blue": (45, 85, 220),
            "yellow": (235, 200, 30), "purple": (145, 60, 185)}
@@ -253,8 +253,10 @@ def _fit_pca(raw, dim):
 # Files
 # ----------------------------------------------------------------------------
 
-def _make_split(rng, n_images, image_dir, url_dir, split):
-    """Render a split into image_dir; its URLs name url_dir, the final folder."""
+def _make_split(rng, n_images, image_dir, split):
+    """Render a split into image_dir. Its URLs are relative to the dataset's
+    folder (``images/val_00000.png``): load_coco_data resolves them against
+    wherever the folder is when it is read, so a moved copy still works."""
     scenes, captions, image_idxs, urls, images = [], [], [], [], []
     w2i = {w: i for i, w in enumerate(VOCAB)}
     for i in range(n_images):
@@ -264,7 +266,7 @@ def _make_split(rng, n_images, image_dir, url_dir, split):
         iio.imwrite(path, img)
         scenes.append(scene)
         images.append(img)
-        urls.append((url_dir.resolve() / path.name).as_uri())
+        urls.append(f"{image_dir.name}/{path.name}")
         for text in scene_captions(scene, rng):
             row = np.zeros(MAX_WORDS + 2, dtype=np.int32)               # <NULL> = 0
             ids = [w2i["<START>"]] + [w2i[w] for w in text.split()] + [w2i["<END>"]]
@@ -285,7 +287,7 @@ def generate_dataset(out_dir=None, *, num_train=4000, num_val=500, seed=0):
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
-        _write_dataset(tmp, out_dir, num_train, num_val, seed)
+        _write_dataset(tmp, num_train, num_val, seed)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
@@ -295,10 +297,10 @@ def generate_dataset(out_dir=None, *, num_train=4000, num_val=500, seed=0):
     return out_dir
 
 
-def _write_dataset(tmp, final, num_train, num_val, seed):
+def _write_dataset(tmp, num_train, num_val, seed):
     rng = np.random.default_rng(seed)
     (tmp / "images").mkdir()
-    splits = {s: _make_split(rng, n, tmp / "images", final / "images", s)
+    splits = {s: _make_split(rng, n, tmp / "images", s)
               for s, n in (("train", num_train), ("val", num_val))}
     mean, components = _fit_pca(splits["train"][4].astype(np.float64), PCA_DIM)
     with h5py.File(tmp / "coco2014_captions.h5", "w") as f:

@@ -7,6 +7,7 @@ faults that lose nothing (a NaN loss stops training before the bad update; an
 interrupt writes a checkpoint first).
 """
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,28 +39,35 @@ class CaptioningSolver:
 
     def __init__(self, model, data, *, update_rule="sgd", optim_config=None, lr_decay=1.0,
                  batch_size=100, num_epochs=10, print_every=10, verbose=True,
-                 grad_clip=None, seed=0, checkpoint_dir=None, checkpoint_every=None,
-                 resume_from=None, val_every=None, val_max_images=500,
-                 val_max_captions=2000, keep_best="CIDEr", restore_best=True,
+                 grad_clip=None, seed=None, checkpoint_dir=None, checkpoint_every=None,
+                 resume_from=None, val_every=0, val_max_images=500,
+                 val_max_captions=2000, keep_best="CIDEr", restore_best=False,
                  meteor=False, **unknown):
-        """Options (all keyword-only):
+        """Options (all keyword-only). With the exercise's options alone it
+        behaves as the exercise's solver: prints ``(Iteration i / n) loss: ...``
+        every ``print_every`` iterations when verbose, never validates, and
+        leaves the model with its last parameters. Options:
         - update_rule: name in optim.UPDATE_RULES ('sgd', 'sgd_momentum', 'rmsprop', 'adam')
         - optim_config: hyperparameters given to the update rule, e.g. learning_rate
         - lr_decay: learning rate multiplied by this after each epoch
         - batch_size, num_epochs: minibatch size and epochs (epoch = N // batch_size steps)
-        - print_every: iterations between refreshes of the progress bar's loss
-        - verbose: show the progress bar
+        - print_every: iterations between printed losses (and refreshes of
+          the progress bar's loss)
+        - verbose: print the exercise's loss lines and show a progress bar
         - grad_clip: rescale gradients whose global L2 norm exceeds this (None: off)
-        - seed: seed of the minibatch generator
+        - seed: seed of the minibatch generator (None: drawn from NumPy's
+          global random state, so np.random.seed(...) decides it)
         - checkpoint_dir: folder for checkpoint.npz (None: no checkpoints)
         - checkpoint_every: iterations between checkpoints (None: every epoch);
           one is also written at the end and on an interrupt
         - resume_from: a checkpoint file to continue from
-        - val_every: iterations between validations (None: every epoch; 0: never)
+        - val_every: iterations between validations (0: never, the default;
+          None: every epoch)
         - val_max_images, val_max_captions: size of the validation subsets
         - keep_best: metric picking the best parameters ('CIDEr', 'Bleu_4', ...,
           or 'val_loss'); None keeps none
         - restore_best: put the best parameters into the model after training
+          (the model then differs from the one loss_history[-1] describes)
         - meteor: also compute METEOR at validation (needs Java; slow to start)
         """
         if unknown:
@@ -92,6 +100,8 @@ class CaptioningSolver:
         self.val_max_images, self.val_max_captions = val_max_images, val_max_captions
         self.keep_best, self.restore_best, self.meteor = keep_best, restore_best, meteor
 
+        if seed is None:        # np.random.seed(...) before the solver decides its batches
+            seed = int(np.random.randint(2 ** 31 - 1))
         self.rng = np.random.default_rng(seed)
         self.optim_configs = {name: dict(optim_config or {}) for name in model.params}
         self.epoch = 0
@@ -133,6 +143,7 @@ class CaptioningSolver:
             with bar, self._deferred_sigint():
                 while self.iteration < self.num_iterations:
                     self._step()
+                    self._print_loss()
                     if has_val and self._due(self.val_every):
                         self.validate()
                     if self.checkpoint_dir is not None and self._due(self.checkpoint_every):
@@ -161,7 +172,8 @@ class CaptioningSolver:
         except BaseException:
             self.rng.bit_generator.state = rng_state   # a resume redraws this batch
             raise
-        norm = float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads.values())))
+        # vdot: a BLAS dot per gradient, no squared copy (float64 sum across them)
+        norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
         if not (np.isfinite(loss) and np.isfinite(norm)):
             self.rng.bit_generator.state = rng_state
             where = (f"; the last good checkpoint is {self.checkpoint_path}"
@@ -186,6 +198,13 @@ class CaptioningSolver:
             new_params, new_configs, iteration, epoch)
         self.loss_history.append(float(loss))
         self.grad_norm_history.append(norm)
+
+    def _print_loss(self):
+        """The exercise's line at iterations 1, 1 + print_every, ... when
+        verbose; tqdm.write prints it above the progress bar, not through it."""
+        if self.verbose and (self.iteration - 1) % self.print_every == 0:
+            tqdm.write(f"(Iteration {self.iteration} / {self.num_iterations}) "
+                       f"loss: {self.loss_history[-1]:f}", file=sys.stdout)
 
     def _update_bar(self, bar):
         bar.update(1)

@@ -82,8 +82,8 @@ def build_solver(args, data, run_dir):
         model, data, update_rule="adam", optim_config={"learning_rate": args.learning_rate},
         lr_decay=args.lr_decay, batch_size=args.batch_size, num_epochs=args.epochs,
         grad_clip=args.grad_clip, seed=args.seed, checkpoint_dir=run_dir,
-        resume_from=args.resume, val_max_images=args.val_images, keep_best="CIDEr",
-        verbose=not args.no_progress)
+        resume_from=args.resume, val_every=None, val_max_images=args.val_images,
+        keep_best="CIDEr", restore_best=True, verbose=not args.no_progress)
 
 
 def evaluate(solver, data, data_dir, builtin, args):

@@ -82,11 +82,46 @@ def test_init_shapes_dtypes_and_seed(cell):
     assert all(p.dtype == np.float32 for p in m.params.values())
     assert all(not m.params[b].any() for b in ("b_proj", "b", "b_vocab"))
     assert np.abs(m.params["W_embed"]).max() < 0.1      # embeddings / 100
-    again = CaptioningRNN(w2i, input_dim=8, wordvec_dim=5, hidden_dim=6, cell_type=cell)
-    other = CaptioningRNN(w2i, input_dim=8, wordvec_dim=5, hidden_dim=6, cell_type=cell, rng=1)
-    assert all(np.array_equal(m.params[n], again.params[n]) for n in m.params)
-    assert not np.array_equal(m.params["Wx"], other.params["Wx"])
+    seeded = CaptioningRNN(w2i, input_dim=8, wordvec_dim=5, hidden_dim=6, cell_type=cell, rng=1)
+    again = CaptioningRNN(w2i, input_dim=8, wordvec_dim=5, hidden_dim=6, cell_type=cell,
+                          rng=np.random.default_rng(1))
+    assert all(np.array_equal(seeded.params[n], again.params[n]) for n in m.params)
+    assert not np.array_equal(m.params["Wx"], seeded.params["Wx"])
     assert m.idx_to_word[3] == "x" and m.cell_type == cell and m.dtype == np.float32
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_global_seed_gives_the_exercise_weights(cell):
+    """Without rng, np.random.seed decides the weights, drawn exactly as the
+    exercise's __init__ draws them (written out here independently)."""
+    w2i = {"<NULL>": 0, "<START>": 1, "<END>": 2, "x": 3, "y": 4}
+    V, D, W, H, k = 5, 7, 3, 4, (4 if cell == "lstm" else 1)
+    np.random.seed(231)
+    model = CaptioningRNN(w2i, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type=cell)
+    np.random.seed(231)
+    expected = {"W_embed": np.random.randn(V, W) / 100,
+                "W_proj": np.random.randn(D, H) / np.sqrt(D),
+                "Wx": np.random.randn(W, k * H) / np.sqrt(W),
+                "Wh": np.random.randn(H, k * H) / np.sqrt(H),
+                "W_vocab": np.random.randn(H, V) / np.sqrt(H)}
+    for name, value in expected.items():
+        np.testing.assert_array_equal(model.params[name], value.astype(np.float32),
+                                      err_msg=name)
+    np.random.seed(232)
+    other = CaptioningRNN(w2i, input_dim=D, wordvec_dim=W, hidden_dim=H, cell_type=cell)
+    assert not np.array_equal(model.params["Wx"], other.params["Wx"])
+
+
+def test_temperature_sampling_follows_the_global_seed():
+    model = small_model("rnn", dtype=np.float64)
+    feats = np.random.default_rng(0).standard_normal((6, model.input_dim))
+    draws = []
+    for _ in range(2):
+        np.random.seed(7)
+        draws.append(model.sample(feats, max_length=5, temperature=2.0))
+    np.testing.assert_array_equal(draws[0], draws[1])
+    np.random.seed(8)
+    assert not np.array_equal(draws[0], model.sample(feats, max_length=5, temperature=2.0))
 
 
 def test_grads_keep_float32(rng):

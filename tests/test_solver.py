@@ -18,7 +18,7 @@ def toy_model(data, cell="rnn", H=16, W=8, seed=0):
 
 def solver_for(model, data, **kw):
     opts = dict(update_rule="adam", optim_config={"learning_rate": 5e-3}, batch_size=10,
-                num_epochs=2, verbose=False, val_every=0)
+                num_epochs=2, verbose=False, seed=0)
     opts.update(kw)
     return CaptioningSolver(model, data, **opts)
 
@@ -158,7 +158,8 @@ def test_gradient_clipping_bounds_the_step(rng):
 def test_validation_records_metrics_and_keeps_best(rng):
     data = make_toy_data(rng, num_train=40, num_val=12, caps_per_image=3)
     model = toy_model(data)
-    solver = solver_for(model, data, num_epochs=3, val_every=None, keep_best="val_loss")
+    solver = solver_for(model, data, num_epochs=3, val_every=None, keep_best="val_loss",
+                        restore_best=True)
     solver.train()
     assert [r["iteration"] for r in solver.val_history] == [4, 8, 12]
     record = solver.val_history[-1]
@@ -170,12 +171,16 @@ def test_validation_records_metrics_and_keeps_best(rng):
         np.testing.assert_array_equal(model.params[name], p)
 
 
-def test_progress_bar_goes_to_stderr_only(rng, capsys):
-    data = make_toy_data(rng, num_train=20)
-    solver_for(toy_model(data), data, verbose=True, num_epochs=1).train()
+def test_verbose_prints_the_exercise_lines_and_a_bar_on_stderr(rng, capsys):
+    data = make_toy_data(rng, num_train=20)     # batch 10: 2 iterations an epoch
+    solver = solver_for(toy_model(data), data, verbose=True, num_epochs=5, print_every=4)
+    solver.train()
     out, err = capsys.readouterr()
-    assert out == ""
+    h = solver.loss_history         # the exercise prints at t % print_every == 0
+    assert out == "".join(f"(Iteration {i + 1} / 10) loss: {h[i]:f}\n" for i in (0, 4, 8))
     assert "loss=" in err
+    solver_for(toy_model(data), data, verbose=False).train()
+    assert capsys.readouterr() == ("", "")
 
 
 @pytest.mark.parametrize("kw,exc,match", [
