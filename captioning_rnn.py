@@ -28,6 +28,13 @@ _CELLS = {"rnn": (1, rnn_recurrence_forward, rnn_recurrence_backward),
           "lstm": (4, lstm_recurrence_forward, lstm_recurrence_backward)}
 
 
+def param_shapes(cell_type, V, D, W, H):
+    """name -> shape of every parameter, in the order of ``model.params``."""
+    k = _CELLS[cell_type][0]
+    return {"W_proj": (D, H), "b_proj": (H,), "W_embed": (V, W), "Wx": (W, k * H),
+            "Wh": (H, k * H), "b": (k * H,), "W_vocab": (H, V), "b_vocab": (V,)}
+
+
 class CaptioningRNN:
     """A recurrent captioning model; parameters in ``self.params``.
 
@@ -74,16 +81,13 @@ class CaptioningRNN:
         divided as it divides, so that from NumPy's global state a seed gives
         the exercise's weights exactly.
         """
-        k = _CELLS[self.cell_type][0]
-        shapes = {"W_embed": (V, W), "W_proj": (D, H), "Wx": (W, k * H), "Wh": (H, k * H),
-                  "W_vocab": (H, V)}
+        shapes = param_shapes(self.cell_type, V, D, W, H)
         params = {}
-        for name, shape in shapes.items():
-            divisor = 100 if name == "W_embed" else np.sqrt(shape[0])
-            params[name] = rng.standard_normal(shape) / divisor
-        params.update(b_proj=np.zeros(H), b=np.zeros(k * H), b_vocab=np.zeros(V))
-        order = ["W_proj", "b_proj", "W_embed", "Wx", "Wh", "b", "W_vocab", "b_vocab"]
-        return {name: params[name].astype(self.dtype) for name in order}
+        for name in ("W_embed", "W_proj", "Wx", "Wh", "W_vocab"):
+            divisor = 100 if name == "W_embed" else np.sqrt(shapes[name][0])
+            params[name] = rng.standard_normal(shapes[name]) / divisor
+        return {name: params[name].astype(self.dtype) if name in params
+                else np.zeros(shape, dtype=self.dtype) for name, shape in shapes.items()}
 
     # -- sizes -------------------------------------------------------------------
 
@@ -288,9 +292,9 @@ class CaptioningRNN:
                 "cell_type": self.cell_type, "dtype": self.dtype.name}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, *, rng=None):
         cfg = dict(config)
-        return cls(cfg.pop("word_to_idx"), dtype=np.dtype(cfg.pop("dtype")), **cfg)
+        return cls(cfg.pop("word_to_idx"), dtype=np.dtype(cfg.pop("dtype")), rng=rng, **cfg)
 
     def save(self, path):
         """Write the model to one .npz file (arrays + JSON metadata), atomically."""
@@ -305,15 +309,70 @@ class CaptioningRNN:
 
     @classmethod
     def from_saved(cls, arrays, meta, path):
-        """Rebuild a model from the arrays and metadata of a model or checkpoint file."""
+        """Rebuild a model from the arrays and metadata of a model or checkpoint
+        file. Everything is checked against everything else before anything is
+        built, so a file cannot make the loader allocate more than it holds."""
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: unsupported format version {meta.get('format_version')!r}")
-        try:
-            model = cls.from_config(meta["model"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: invalid model metadata: {e}") from e
-        model.set_params({k: v for k, v in arrays.items() if k in model.params}, source=str(path))
+        config = check_saved_config(meta.get("model"), path)
+        check_saved_params(arrays, _config_shapes(config), config["dtype"], path)
+        # rng=0: loading never consumes the caller's global random state
+        model = cls.from_config(config, rng=0)
+        model.set_params({k: arrays[k] for k in model.params}, source=str(path))
         return model
+
+
+_CONFIG_TYPES = {"word_to_idx": dict, "input_dim": int, "wordvec_dim": int, "hidden_dim": int,
+                 "cell_type": str, "dtype": str}
+_FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+def check_saved_config(config, path):
+    """The model description of a file, checked: the keys of ``config()``, sizes
+    that are positive ints, a known cell and float dtype, and a vocabulary whose
+    indices are exactly 0 .. V-1. Returns it; raises ValueError naming path."""
+    def bad(what):
+        return ValueError(f"{path}: invalid model metadata: {what}")
+
+    if not isinstance(config, dict) or set(config) != set(_CONFIG_TYPES):
+        keys = sorted(config) if isinstance(config, dict) else type(config).__name__
+        raise bad(f"expected the keys {sorted(_CONFIG_TYPES)}, got {keys}")
+    for key, kind in _CONFIG_TYPES.items():
+        if not isinstance(config[key], kind) or isinstance(config[key], bool):
+            raise bad(f"{key} must be a {kind.__name__}, got {config[key]!r:.80}")
+    for key in ("input_dim", "wordvec_dim", "hidden_dim"):
+        if config[key] < 1:
+            raise bad(f"{key} must be positive, got {config[key]}")
+    if config["cell_type"] not in _CELLS or config["dtype"] not in _FLOAT_DTYPES:
+        raise bad(f"unknown cell_type {config['cell_type']!r:.40} or dtype "
+                  f"{config['dtype']!r:.40}")
+    words = config["word_to_idx"]
+    indices = list(words.values())
+    if not all(type(i) is int for i in indices) or sorted(indices) != list(range(len(words))):
+        raise bad(f"word_to_idx must map its {len(words)} words to the indices 0 .. "
+                  f"{len(words) - 1}, each once")
+    if "<NULL>" not in words:
+        raise bad("word_to_idx lacks '<NULL>'")
+    return config
+
+
+def _config_shapes(config):
+    return param_shapes(config["cell_type"], len(config["word_to_idx"]), config["input_dim"],
+                        config["wordvec_dim"], config["hidden_dim"])
+
+
+def check_saved_params(arrays, shapes, dtype, path, prefix=""):
+    """Every parameter present, of a real floating dtype and the expected
+    shape; ValueError naming the file and the array otherwise."""
+    for name, shape in shapes.items():
+        a = arrays.get(prefix + name)
+        if a is None:
+            raise ValueError(f"{path} lacks the array {prefix + name!r}")
+        if a.dtype.kind != "f":
+            raise ValueError(f"{path}: {prefix + name} has dtype {a.dtype}, expected {dtype}")
+        if a.shape != shape:
+            raise ValueError(f"{path}: {prefix + name} has shape {a.shape}, the model "
+                             f"described in the file needs {shape}")
 
 
 def _choose_words(scores, temperature, rng):

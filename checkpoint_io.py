@@ -10,11 +10,12 @@ import json
 import os
 import tempfile
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_npz", "load_npz"]
+__all__ = ["atomic_write", "save_npz", "load_npz", "parse_json"]
 
 _META_KEY = "__meta__"
 
@@ -60,6 +61,38 @@ def _fsync_dir(folder):
         os.close(fd)
 
 
+def parse_json(text, what):
+    """json.loads, with every failure a ValueError starting with ``what``: malformed
+    text, and nesting deep enough to exhaust the parser's recursion."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ValueError(f"{what} {reason}") from e
+
+
+def _check_zip_entries(path):
+    """Refuse what np.savez never writes, before reading any array: duplicated
+    entry names (zipfile would read the last, a reader scanning forward the
+    first: two readers, two models), encryption, compression other than
+    stored/deflated."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ValueError(f"{path} is a corrupt .npz archive: {e!r}") from e
+    names = [info.filename for info in infos]
+    duplicated = sorted(n for n, count in Counter(names).items() if count > 1)
+    if duplicated:
+        raise ValueError(f"{path} holds the entries {duplicated[:5]} more than once; refused")
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{path}: entry {info.filename!r} is encrypted; refused")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"{path}: entry {info.filename!r} uses compression method "
+                             f"{info.compress_type}, not stored or deflated; refused")
+
+
 def save_npz(path, arrays, meta):
     """Write ``arrays`` (name -> ndarray) and ``meta`` (JSON-able dict) to one
     .npz file, atomically."""
@@ -85,6 +118,7 @@ def load_npz(path, kind):
         raise FileNotFoundError(f"no such file: {path}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not an .npz archive (truncated, corrupt or another format)")
+    _check_zip_entries(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
@@ -92,15 +126,15 @@ def load_npz(path, kind):
         if "pickle" in str(e):
             raise ValueError(f"{path} holds a pickled object; refused, nothing is unpickled") from e
         raise ValueError(f"{path} is a corrupt .npz archive: {e}") from e
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
-        raise ValueError(f"{path} is a corrupt or truncated .npz archive: {e}") from e
+    # zipfile raises NotImplementedError (unknown compression or flags) and
+    # RuntimeError (encryption) for archives save_npz never writes
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, NotImplementedError,
+            RuntimeError) as e:
+        raise ValueError(f"{path} is a corrupt or truncated .npz archive: {e!r}") from e
     meta_arr = arrays.pop(_META_KEY, None)
     if meta_arr is None or meta_arr.dtype.kind != "U" or meta_arr.ndim != 0:
         raise ValueError(f"{path} is not a {kind} file: it has no metadata")
-    try:
-        meta = json.loads(str(meta_arr))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} has corrupt metadata: {e}") from e
+    meta = parse_json(str(meta_arr), f"{path} has corrupt metadata:")
     if not isinstance(meta, dict) or meta.get("kind") != kind:
         found = meta.get("kind") if isinstance(meta, dict) else type(meta).__name__
         raise ValueError(f"{path} is not a {kind} file (it says {found!r})")

@@ -18,14 +18,12 @@ from tqdm.auto import tqdm
 import optim
 from layers import check_positive_int
 from caption_metrics import score_captions
-from checkpoint_io import load_npz, save_npz
 from coco_utils import decode_captions, references_by_image, sample_coco_minibatch
+from solver_checkpoint import CHECKPOINT_KIND, read_checkpoint, write_checkpoint
 
 __all__ = ["CaptioningSolver", "CHECKPOINT_KIND"]
 
-CHECKPOINT_KIND = "rnn-captioning-checkpoint"
 CHECKPOINT_NAME = "checkpoint.npz"
-_FORMAT_VERSION = 1
 _LOWER_IS_BETTER = {"val_loss"}
 
 
@@ -296,52 +294,18 @@ class CaptioningSolver:
         path = Path(path) if path is not None else self.checkpoint_path
         if path is None:
             raise ValueError("no checkpoint path: give one or set checkpoint_dir")
-        arrays = dict(self.model.params)
-        scalars = {}
-        for name, config in self.optim_configs.items():
-            scalars[name] = {k: v.item() if isinstance(v, np.generic) else v
-                             for k, v in config.items() if not isinstance(v, np.ndarray)}
-            arrays.update({f"optim/{name}/{k}": v for k, v in config.items()
-                           if isinstance(v, np.ndarray)})
-        if self.best_params is not None:
-            arrays.update({f"best/{k}": v for k, v in self.best_params.items()})
-        arrays["loss_history"] = np.asarray(self.loss_history, dtype=np.float64)
-        arrays["grad_norm_history"] = np.asarray(self.grad_norm_history, dtype=np.float64)
-        meta = {
-            "kind": CHECKPOINT_KIND, "format_version": _FORMAT_VERSION,
-            "model": self.model.config(), "iteration": self.iteration, "epoch": self.epoch,
-            "rng_state": self.rng.bit_generator.state, "optim_scalars": scalars,
-            "update_rule": self.update_rule if isinstance(self.update_rule, str) else None,
-            "val_history": self.val_history, "best_metric": self.best_metric,
-            "keep_best": self.keep_best,
-        }
-        save_npz(path, arrays, meta)
+        write_checkpoint(path, self)
         return path
 
     def load_checkpoint(self, path):
         """Restore the state saved by :meth:`save_checkpoint` into this solver
-        and its model; the model must have the same sizes and vocabulary."""
-        arrays, meta = load_npz(path, CHECKPOINT_KIND)
-        if meta.get("model") != self.model.config():
-            raise ValueError(f"{path} is a checkpoint of another model (sizes, cell type or "
-                             f"vocabulary differ): {_config_diff(meta.get('model'), self.model.config())}")
-        try:
-            self.model.set_params({k: arrays[k] for k in self.model.params}, source=str(path))
-            self.optim_configs = {
-                name: {**meta["optim_scalars"][name],
-                       **{k.split("/")[2]: v for k, v in arrays.items()
-                          if k.startswith(f"optim/{name}/")}}
-                for name in self.model.params}
-            best = {k[5:]: v for k, v in arrays.items() if k.startswith("best/")}
-            self.best_params = best or None
-            self.rng.bit_generator.state = meta["rng_state"]
-            self.iteration, self.epoch = int(meta["iteration"]), int(meta["epoch"])
-            self.loss_history = arrays["loss_history"].tolist()
-            self.grad_norm_history = arrays["grad_norm_history"].tolist()
-            self.val_history = list(meta["val_history"])
-            self.best_metric = meta["best_metric"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path} is an incomplete or damaged checkpoint: {e!r}") from e
+        and its model; the model must have the same sizes and vocabulary. The
+        whole file is checked first: a refused one changes nothing."""
+        state = read_checkpoint(path, self.model, self.update_rule)
+        self.model.set_params(state.pop("params"), source=str(path))
+        self.rng.bit_generator.state = state.pop("rng_state")
+        for key, value in state.items():
+            setattr(self, key, value)
 
 
 def caption_images(model, features, image_ids, *, max_length, beam_size=1, chunk=500):
@@ -378,11 +342,3 @@ def _check_data(data, model):
         raise ValueError("data['word_to_idx'] differs from the model's vocabulary")
     if data["train_captions"].shape[0] == 0:
         raise ValueError("data['train_captions'] is empty")
-
-
-def _config_diff(a, b):
-    if not isinstance(a, dict):
-        return "no model description"
-    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    return ", ".join(f"{k}: {'vocabulary' if k == 'word_to_idx' else a.get(k)!r} vs "
-                     f"{'vocabulary' if k == 'word_to_idx' else b.get(k)!r}" for k in keys)

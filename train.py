@@ -54,7 +54,10 @@ def parse_args(argv=None):
     p.add_argument("--output-dir", type=Path, default=None,
                    help="run folder (default: runs/<date>-<time>)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--print-every", type=int, default=500,
+                   help="iterations between printed training losses")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bar and the loss lines")
     return p.parse_args(argv)
 
 
@@ -83,7 +86,8 @@ def build_solver(args, data, run_dir):
         lr_decay=args.lr_decay, batch_size=args.batch_size, num_epochs=args.epochs,
         grad_clip=args.grad_clip, seed=args.seed, checkpoint_dir=run_dir,
         resume_from=args.resume, val_every=None, val_max_images=args.val_images,
-        keep_best="CIDEr", restore_best=True, verbose=not args.no_progress)
+        keep_best="CIDEr", restore_best=True, print_every=args.print_every,
+        verbose=not args.no_progress)
 
 
 def evaluate(solver, data, data_dir, builtin, args):
