@@ -18,6 +18,10 @@ import numpy as np
 __all__ = ["atomic_write", "save_npz", "load_npz", "parse_json"]
 
 _META_KEY = "__meta__"
+# what zipfile raises for damaged archives: NotImplementedError for unknown
+# versions, compression methods or flags, RuntimeError for encryption
+_ZIP_ERRORS = (zipfile.BadZipFile, EOFError, OSError, KeyError, NotImplementedError,
+               RuntimeError)
 
 
 def atomic_write(path, write):
@@ -79,7 +83,7 @@ def _check_zip_entries(path):
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except (ValueError, *_ZIP_ERRORS) as e:
         raise ValueError(f"{path} is a corrupt .npz archive: {e!r}") from e
     names = [info.filename for info in infos]
     duplicated = sorted(n for n, count in Counter(names).items() if count > 1)
@@ -126,10 +130,7 @@ def load_npz(path, kind):
         if "pickle" in str(e):
             raise ValueError(f"{path} holds a pickled object; refused, nothing is unpickled") from e
         raise ValueError(f"{path} is a corrupt .npz archive: {e}") from e
-    # zipfile raises NotImplementedError (unknown compression or flags) and
-    # RuntimeError (encryption) for archives save_npz never writes
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, NotImplementedError,
-            RuntimeError) as e:
+    except _ZIP_ERRORS as e:
         raise ValueError(f"{path} is a corrupt or truncated .npz archive: {e!r}") from e
     meta_arr = arrays.pop(_META_KEY, None)
     if meta_arr is None or meta_arr.dtype.kind != "U" or meta_arr.ndim != 0:

@@ -96,13 +96,58 @@ def _open_h5(path):
         raise ValueError(f"{bad}: {e}") from e
 
 
-def _read_h5(path):
-    """Every dataset of an HDF5 file, read in full (one allocation each)."""
+# what each dataset must be: dtype kind ('i' integer, 'f' float) and rank
+_CAPTION_FILE_LAYOUT = {"train_captions": ("iu", 2), "train_image_idxs": ("iu", 1),
+                        "val_captions": ("iu", 2), "val_image_idxs": ("iu", 1)}
+_FEATURE_LAYOUT = {"features": ("f", 2)}
+
+
+def _datasets(f, path, layout):
+    """The named datasets of an open file, each checked to be a dataset of the
+    layout's dtype kind and rank -- from the header, before reading any data."""
+    out = {}
+    for key, (kinds, ndim) in layout.items():
+        d = f.get(key)
+        if not isinstance(d, h5py.Dataset):
+            found = "nothing" if d is None else f"a {type(d).__name__}"
+            raise ValueError(f"{path} must hold a dataset {key!r}, found {found}")
+        if d.dtype.kind not in kinds or d.ndim != ndim:
+            want = "integer" if "i" in kinds else "float"
+            raise ValueError(f"{path}: {key} must be a {ndim}-D {want} array, got shape "
+                             f"{d.shape} and dtype {d.dtype}")
+        out[key] = d
+    return out
+
+
+def _read_h5(path, layout):
+    """The layout's datasets of an HDF5 file, checked, then read in full."""
     with _open_h5(path) as f:
+        datasets = _datasets(f, path, layout)
         try:
-            return {k: v[()] for k, v in f.items()}
+            return {k: d[()] for k, d in datasets.items()}
         except (OSError, KeyError) as e:
             raise ValueError(f"{path} is damaged: {e}") from e
+
+
+def _read_vocab(path):
+    """idx_to_word (list of V str) and word_to_idx (dict), checked to be each
+    other's inverse."""
+    try:
+        vocab = json.loads(_require(path).read_text(encoding="utf-8"))
+        idx_to_word, word_to_idx = vocab["idx_to_word"], vocab["word_to_idx"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a valid vocabulary file: {e!r}") from e
+    except RecursionError as e:
+        raise ValueError(f"{path} is not a valid vocabulary file: nested too deeply") from e
+    if not (isinstance(idx_to_word, list) and all(isinstance(w, str) for w in idx_to_word)
+            and isinstance(word_to_idx, dict)):
+        raise ValueError(f"{path}: idx_to_word must be a list of words and word_to_idx a dict")
+    if word_to_idx != {w: i for i, w in enumerate(idx_to_word)}:
+        wrong = [w for w in word_to_idx if w not in idx_to_word
+                 or word_to_idx[w] != idx_to_word.index(w)][:3]
+        raise ValueError(f"{path}: idx_to_word ({len(idx_to_word)} words) and word_to_idx "
+                         f"({len(word_to_idx)} words) disagree, e.g. on {wrong}")
+    return idx_to_word, word_to_idx
 
 
 def load_coco_data(base_dir=None, max_train=None, pca_features=True, *, rng=None,
@@ -129,25 +174,18 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True, *, rng=None
         base = _builtin_instead_of(base)
     if not base.is_dir():
         raise FileNotFoundError(f"data folder {base} does not exist; {_HOW_TO_GET}")
-    data = _read_h5(base / "coco2014_captions.h5")
-    vocab_path = _require(base / "coco2014_vocab.json")
-    try:
-        vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
-        data["idx_to_word"], data["word_to_idx"] = vocab["idx_to_word"], vocab["word_to_idx"]
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{vocab_path} is not a valid vocabulary file: {e}") from e
+    data = _read_h5(base / "coco2014_captions.h5", _CAPTION_FILE_LAYOUT)
+    data["idx_to_word"], data["word_to_idx"] = _read_vocab(base / "coco2014_vocab.json")
 
     suffix = "_pca" if pca_features else ""
     for split in ("train", "val"):
         path = base / f"{split}2014_vgg16_fc7{suffix}.h5"
         if lazy_features:
-            _open_h5(path).close()
+            with _open_h5(path) as f:
+                _datasets(f, path, _FEATURE_LAYOUT)
             data[f"{split}_features"] = H5Rows(path)
         else:
-            features = _read_h5(path)
-            if "features" not in features:
-                raise ValueError(f"{path} has no dataset 'features'")
-            data[f"{split}_features"] = features["features"]
+            data[f"{split}_features"] = _read_h5(path, _FEATURE_LAYOUT)["features"]
         data[f"{split}_urls"] = _read_urls(_require(base / f"{split}2014_urls.txt"), base)
 
     _validate(data, base)
@@ -171,21 +209,24 @@ def _read_urls(path, base):
 def _validate(data, base):
     """Captions use known words; image indices point at existing features."""
     V = len(data["idx_to_word"])
+    captions_file = base / "coco2014_captions.h5"
+    widths = {data[f"{s}_features"].shape[1] for s in ("train", "val")}
+    if len(widths) != 1:
+        raise ValueError(f"the train and val features in {base} differ in width: {widths}")
     for split in ("train", "val"):
-        for key in (f"{split}_captions", f"{split}_image_idxs"):
-            if key not in data:
-                raise ValueError(f"{base / 'coco2014_captions.h5'} lacks the dataset {key!r}")
         caps, idxs = data[f"{split}_captions"], data[f"{split}_image_idxs"]
         num_images = data[f"{split}_features"].shape[0]
-        if caps.ndim != 2 or idxs.shape != (caps.shape[0],):
-            raise ValueError(f"{split}_captions {caps.shape} and {split}_image_idxs "
-                             f"{idxs.shape} must be (N, T) and (N,)")
-        if caps.size and (caps.min() < 0 or caps.max() >= V):
-            raise ValueError(f"{split}_captions use word indices up to {caps.max()}, but the "
-                             f"vocabulary has {V} words")
-        if idxs.size and (idxs.min() < 0 or idxs.max() >= num_images):
-            raise ValueError(f"{split}_image_idxs reach {idxs.max()}, but there are only "
-                             f"{num_images} {split} feature rows")
+        if idxs.shape != (caps.shape[0],):
+            raise ValueError(f"{captions_file}: {split}_captions {caps.shape} and "
+                             f"{split}_image_idxs {idxs.shape} must be (N, T) and (N,)")
+        for key, a, limit, what in ((f"{split}_captions", caps, V, "vocabulary words"),
+                                    (f"{split}_image_idxs", idxs, num_images,
+                                     f"{split} feature rows")):
+            if a.size and (a.min() < 0 or a.max() >= limit):
+                at = tuple(int(i) for i in np.unravel_index(np.argmax((a < 0) | (a >= limit)),
+                                                            a.shape))
+                raise ValueError(f"{captions_file}: {key}{list(at)} is {a[at]}, outside "
+                                 f"[0, {limit}) (there are {limit} {what})")
         if len(data[f"{split}_urls"]) != num_images:
             raise ValueError(f"{split}2014_urls.txt has {len(data[f'{split}_urls'])} lines "
                              f"for {num_images} images")

@@ -20,6 +20,7 @@ from layers import check_positive_int
 from caption_metrics import score_captions
 from coco_utils import decode_captions, references_by_image, sample_coco_minibatch
 from solver_checkpoint import CHECKPOINT_KIND, read_checkpoint, write_checkpoint
+from training_data import check_training_data
 
 __all__ = ["CaptioningSolver", "CHECKPOINT_KIND"]
 
@@ -87,7 +88,7 @@ class CaptioningSolver:
             raise ValueError(f"lr_decay must be > 0, got {lr_decay!r}")
         if grad_clip is not None and not grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip!r}")
-        _check_data(data, model)
+        check_training_data(data, model, ("train",) if val_every == 0 else ("train", "val"))
 
         self.model, self.data = model, data
         self.update_rule = update_rule
@@ -329,16 +330,3 @@ def _decay_learning_rates(configs, lr_decay):
 
 def _rule(update_rule):
     return optim.UPDATE_RULES[update_rule] if isinstance(update_rule, str) else update_rule
-
-
-def _check_data(data, model):
-    if not isinstance(data, dict):
-        raise TypeError(f"data must be the dict of load_coco_data, got {type(data).__name__}")
-    missing = [k for k in ("train_captions", "train_image_idxs", "train_features")
-               if k not in data]
-    if missing:
-        raise ValueError(f"data lacks the keys {missing}")
-    if "word_to_idx" in data and data["word_to_idx"] != model.word_to_idx:
-        raise ValueError("data['word_to_idx'] differs from the model's vocabulary")
-    if data["train_captions"].shape[0] == 0:
-        raise ValueError("data['train_captions'] is empty")

@@ -152,12 +152,79 @@ def test_out_of_range_image_idxs_and_unknown_words(coco_dir):
         idxs = f["val_image_idxs"][()]
         idxs[0] = 999
         f["val_image_idxs"][...] = idxs
-    with pytest.raises(ValueError, match="val_image_idxs reach 999"):
+    with pytest.raises(ValueError, match=r"coco2014_captions.h5: val_image_idxs\[0\] is 999, "
+                                         r"outside \[0, \d+\)"):
         cu.load_coco_data(folder)
     with h5py.File(folder / "coco2014_captions.h5", "a") as f:
         f["val_image_idxs"][...] = truth["val_image_idxs"]
         caps = f["train_captions"][()]
         caps[0, 1] = 500
         f["train_captions"][...] = caps
-    with pytest.raises(ValueError, match="train_captions use word indices up to 500"):
+    with pytest.raises(ValueError, match=r"coco2014_captions.h5: train_captions\[0, 1\] is 500"):
+        cu.load_coco_data(folder)
+
+
+def _rewrite(path, key, value):
+    with h5py.File(path, "a") as f:
+        del f[key]
+        if isinstance(value, str):          # "group"
+            f.create_group(key)
+        else:
+            f[key] = value
+
+
+@pytest.mark.parametrize("file,key,value,match", [
+    ("coco2014_captions.h5", "train_captions", np.zeros((60, 17), np.float32),
+     "train_captions must be a 2-D integer array, got shape .* float32"),
+    ("coco2014_captions.h5", "val_image_idxs", np.zeros((20, 1), np.int32),
+     "val_image_idxs must be a 1-D integer array"),
+    ("coco2014_captions.h5", "val_captions", "group", "dataset 'val_captions', found a Group"),
+    ("train2014_vgg16_fc7_pca.h5", "features", np.zeros(20, np.float32),
+     "features must be a 2-D float array, got shape \\(20,\\)"),
+    ("val2014_vgg16_fc7_pca.h5", "features", np.zeros((7, 16, 1), np.float32),
+     "features must be a 2-D float array"),
+    ("val2014_vgg16_fc7_pca.h5", "features", "group", "dataset 'features', found a Group"),
+])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_each_dataset_checked_for_kind_dtype_and_rank(coco_dir, file, key, value, match, lazy):
+    folder, _ = coco_dir
+    _rewrite(folder / file, key, value)
+    with pytest.raises(ValueError, match=f"{file}.*{match}"):
+        cu.load_coco_data(folder, lazy_features=lazy)
+
+
+def test_lazy_features_missing_dataset_names_the_file(coco_dir):
+    folder, _ = coco_dir
+    with h5py.File(folder / "val2014_vgg16_fc7_pca.h5", "a") as f:
+        f["other"] = f["features"][()]
+        del f["features"]
+    with pytest.raises(ValueError, match="val2014_vgg16_fc7_pca.h5 must hold a dataset "
+                                         "'features', found nothing"):
+        cu.load_coco_data(folder, lazy_features=True)
+
+
+def test_features_of_two_widths_refused(coco_dir):
+    folder, _ = coco_dir
+    _rewrite(folder / "val2014_vgg16_fc7_pca.h5", "features", np.zeros((7, 5), np.float32))
+    with pytest.raises(ValueError, match="differ in width"):
+        cu.load_coco_data(folder)
+
+
+@pytest.mark.parametrize("vocab,match", [
+    ("[" * 100000 + "]" * 100000, "nested too deeply"),
+    ('{"idx_to_word": ["<NULL>", "a"], "word_to_idx": {"<NULL>": 0, "a": 0}}', "disagree.*'a'"),
+    ('{"idx_to_word": ["<NULL>", "a"], "word_to_idx": {"<NULL>": 0}}', "disagree"),
+    ('{"idx_to_word": "<NULL> a", "word_to_idx": {}}', "list of words"),
+])
+def test_vocabulary_files_checked(coco_dir, vocab, match):
+    folder, _ = coco_dir
+    (folder / "coco2014_vocab.json").write_text(vocab)
+    with pytest.raises(ValueError, match=f"coco2014_vocab.json.*{match}"):
+        cu.load_coco_data(folder)
+
+
+def test_url_list_not_utf8_names_the_file(coco_dir):
+    folder, _ = coco_dir
+    (folder / "val2014_urls.txt").write_bytes(b"http://x/\xff\xfe.jpg\n" * 20)
+    with pytest.raises(ValueError, match="val2014_urls.txt is not UTF-8"):
         cu.load_coco_data(folder)
