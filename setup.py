@@ -46,6 +46,7 @@ setup(
         "console_scripts": [
             "rnn-caption-train=train:main",
             "rnn-caption=caption:main",
+            "rnn-check=check_implementation:main",
         ]
     },
 )
