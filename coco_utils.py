@@ -19,7 +19,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-__all__ = ["default_data_dir", "load_coco_data", "decode_captions", "sample_coco_minibatch",
+__all__ = ["default_data_dir", "load_coco_data", "load_coco_split", "decode_captions", "sample_coco_minibatch",
            "references_by_image", "H5Rows"]
 
 SPECIAL_TOKENS = ("<NULL>", "<START>", "<END>")
@@ -97,8 +97,10 @@ def _open_h5(path):
 
 
 # what each dataset must be: dtype kind ('i' integer, 'f' float) and rank
-_CAPTION_FILE_LAYOUT = {"train_captions": ("iu", 2), "train_image_idxs": ("iu", 1),
-                        "val_captions": ("iu", 2), "val_image_idxs": ("iu", 1)}
+def _caption_layout(split):
+    return {f"{split}_captions": ("iu", 2), f"{split}_image_idxs": ("iu", 1)}
+
+
 _FEATURE_LAYOUT = {"features": ("f", 2)}
 
 
@@ -174,21 +176,14 @@ def load_coco_data(base_dir=None, max_train=None, pca_features=True, *, rng=None
         base = _builtin_instead_of(base)
     if not base.is_dir():
         raise FileNotFoundError(f"data folder {base} does not exist; {_HOW_TO_GET}")
-    data = _read_h5(base / "coco2014_captions.h5", _CAPTION_FILE_LAYOUT)
+    data = {}
     data["idx_to_word"], data["word_to_idx"] = _read_vocab(base / "coco2014_vocab.json")
-
-    suffix = "_pca" if pca_features else ""
     for split in ("train", "val"):
-        path = base / f"{split}2014_vgg16_fc7{suffix}.h5"
-        if lazy_features:
-            with _open_h5(path) as f:
-                _datasets(f, path, _FEATURE_LAYOUT)
-            data[f"{split}_features"] = H5Rows(path)
-        else:
-            data[f"{split}_features"] = _read_h5(path, _FEATURE_LAYOUT)["features"]
-        data[f"{split}_urls"] = _read_urls(_require(base / f"{split}2014_urls.txt"), base)
-
-    _validate(data, base)
+        data.update(load_coco_split(base, split, "coco2014_captions.h5", pca_features,
+                                    len(data["idx_to_word"]), lazy_features=lazy_features))
+    widths = {data[f"{s}_features"].shape[1] for s in ("train", "val")}
+    if len(widths) != 1:
+        raise ValueError(f"the train and val features in {base} differ in width: {widths}")
     if max_train is not None:
         _subsample_train(data, max_train, rng)
     return data
@@ -206,30 +201,43 @@ def _read_urls(path, base):
     return np.asarray([line if "://" in line else (folder / line).as_uri() for line in lines])
 
 
-def _validate(data, base):
+def load_coco_split(base, split, captions_file, pca_features, V, *, lazy_features=False):
+    """One split of a folder in the COCO layout, checked: {split}_captions
+    and {split}_image_idxs from ``captions_file``, {split}_features from
+    ``{split}2014_vgg16_fc7[_pca].h5``, {split}_urls from ``{split}2014_urls.txt``.
+    V is the vocabulary size the captions' word indices must stay below."""
+    base = Path(base)
+    data = _read_h5(base / captions_file, _caption_layout(split))
+    path = base / f"{split}2014_vgg16_fc7{'_pca' if pca_features else ''}.h5"
+    if lazy_features:
+        with _open_h5(path) as f:
+            _datasets(f, path, _FEATURE_LAYOUT)
+        data[f"{split}_features"] = H5Rows(path)
+    else:
+        data[f"{split}_features"] = _read_h5(path, _FEATURE_LAYOUT)["features"]
+    data[f"{split}_urls"] = _read_urls(_require(base / f"{split}2014_urls.txt"), base)
+    _validate(data, split, base / captions_file, V)
+    return data
+
+
+def _validate(data, split, captions_file, V):
     """Captions use known words; image indices point at existing features."""
-    V = len(data["idx_to_word"])
-    captions_file = base / "coco2014_captions.h5"
-    widths = {data[f"{s}_features"].shape[1] for s in ("train", "val")}
-    if len(widths) != 1:
-        raise ValueError(f"the train and val features in {base} differ in width: {widths}")
-    for split in ("train", "val"):
-        caps, idxs = data[f"{split}_captions"], data[f"{split}_image_idxs"]
-        num_images = data[f"{split}_features"].shape[0]
-        if idxs.shape != (caps.shape[0],):
-            raise ValueError(f"{captions_file}: {split}_captions {caps.shape} and "
-                             f"{split}_image_idxs {idxs.shape} must be (N, T) and (N,)")
-        for key, a, limit, what in ((f"{split}_captions", caps, V, "vocabulary words"),
-                                    (f"{split}_image_idxs", idxs, num_images,
-                                     f"{split} feature rows")):
-            if a.size and (a.min() < 0 or a.max() >= limit):
-                at = tuple(int(i) for i in np.unravel_index(np.argmax((a < 0) | (a >= limit)),
-                                                            a.shape))
-                raise ValueError(f"{captions_file}: {key}{list(at)} is {a[at]}, outside "
-                                 f"[0, {limit}) (there are {limit} {what})")
-        if len(data[f"{split}_urls"]) != num_images:
-            raise ValueError(f"{split}2014_urls.txt has {len(data[f'{split}_urls'])} lines "
-                             f"for {num_images} images")
+    caps, idxs = data[f"{split}_captions"], data[f"{split}_image_idxs"]
+    num_images = data[f"{split}_features"].shape[0]
+    if idxs.shape != (caps.shape[0],):
+        raise ValueError(f"{captions_file}: {split}_captions {caps.shape} and "
+                         f"{split}_image_idxs {idxs.shape} must be (N, T) and (N,)")
+    for key, a, limit, what in ((f"{split}_captions", caps, V, "vocabulary words"),
+                                (f"{split}_image_idxs", idxs, num_images,
+                                 f"{split} feature rows")):
+        if a.size and (a.min() < 0 or a.max() >= limit):
+            at = tuple(int(i) for i in np.unravel_index(np.argmax((a < 0) | (a >= limit)),
+                                                        a.shape))
+            raise ValueError(f"{captions_file}: {key}{list(at)} is {a[at]}, outside "
+                             f"[0, {limit}) (there are {limit} {what})")
+    if len(data[f"{split}_urls"]) != num_images:
+        raise ValueError(f"{split}2014_urls.txt has {len(data[f'{split}_urls'])} lines "
+                         f"for {num_images} images")
 
 
 def _check_positive_int(name, value):

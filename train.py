@@ -5,9 +5,11 @@
 
 Uses the COCO captioning files when they are in --data-dir (default
 $COCO_CAPTIONING_DIR or datasets/coco_captioning), otherwise the built-in
-shapes dataset (generated on first use). At the end it prints the val BLEU-4
-and CIDEr-D (and on the built-in dataset the attribute accuracy) and writes a
-run folder: model.npz, checkpoint.npz, metrics.json, loss.png, samples.png.
+shapes dataset (generated on first use). The checkpoint is chosen on val; at
+the end it prints BLEU-4 and CIDEr-D of the test split on the built-in dataset
+(with the strict scene accuracy and its errors, and the novel-pair split
+apart), of val on COCO, and writes a run folder: model.npz, checkpoint.npz,
+metrics.json, loss.png, samples.png.
 """
 import argparse
 import json
@@ -20,6 +22,7 @@ from checkpoint_io import atomic_write
 from coco_utils import decode_captions, default_data_dir, load_coco_data, references_by_image
 from image_utils import load_images
 from plots import plot_samples, plot_training, save_figure
+from scene_grammar import strict_accuracy
 from solver import CaptioningSolver, caption_images
 import shapes_dataset
 
@@ -37,7 +40,7 @@ def parse_args(argv=None):
     p.add_argument("--cell-type", choices=("rnn", "lstm"), default="lstm")
     p.add_argument("--wordvec-dim", type=int, default=128)
     p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--learning-rate", type=float, default=5e-3)
     p.add_argument("--lr-decay", type=float, default=0.8)
@@ -91,17 +94,29 @@ def build_solver(args, data, run_dir):
 
 
 def evaluate(solver, data, data_dir, builtin, args):
-    """Final val metrics (and attribute accuracy on the built-in dataset)."""
-    metrics = solver.caption_metrics("val", args.val_images, beam_size=args.beam_size,
-                                     meteor=False if args.no_meteor else "auto")
+    """Final metrics of the report split: test on the built-in dataset (the
+    checkpoint was chosen on val), val on COCO (its test captions are not
+    public). On the built-in dataset also the strict scene accuracy with its
+    error counts, and the same for the novel (compositional) split."""
+    split = "test" if builtin else "val"
+    metrics = {"split": split, **_split_metrics(solver, data, data_dir, builtin, split, args,
+                                               meteor=False if args.no_meteor else "auto")}
     if builtin:
-        scenes = shapes_dataset.load_scenes(data_dir, "val")
-        ids = list(range(len(scenes)))
-        caps = caption_images(solver.model, data["val_features"], ids,
-                              max_length=data["val_captions"].shape[1] - 1,
+        metrics["novel"] = _split_metrics(solver, data, data_dir, builtin, "novel", args,
+                                          meteor=False)
+    return metrics
+
+
+def _split_metrics(solver, data, data_dir, builtin, split, args, meteor):
+    max_images = args.val_images if split == "val" else None
+    metrics = solver.caption_metrics(split, max_images, beam_size=args.beam_size, meteor=meteor)
+    if builtin:
+        scenes = shapes_dataset.load_scenes(data_dir, split)
+        caps = caption_images(solver.model, data[f"{split}_features"], list(range(len(scenes))),
+                              max_length=data[f"{split}_captions"].shape[1] - 1,
                               beam_size=args.beam_size)
         texts = decode_captions(caps, data["idx_to_word"], strip_special=True)
-        metrics["attribute_accuracy"] = shapes_dataset.attribute_accuracy(texts, scenes)
+        metrics["strict_accuracy"], metrics["strict_errors"] = strict_accuracy(texts, scenes)
     return metrics
 
 
@@ -121,6 +136,9 @@ def main(argv=None):
     args = parse_args(argv)
     data_dir, builtin = resolve_data_dir(args)
     data = load_coco_data(data_dir, max_train=args.max_train, rng=args.seed)
+    if builtin:
+        for split in ("test", "novel"):
+            shapes_dataset.load_split(data, data_dir, split)
     run_dir = args.output_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     print(f"training a {args.cell_type} captioner on {len(data['train_captions'])} captions "
@@ -142,12 +160,21 @@ def main(argv=None):
     save_figure(sample_figure(solver.model, data, beam_size=args.beam_size),
                 run_dir / "samples.png")
 
-    print(f"val BLEU-4 {metrics['Bleu_4']:.3f}  CIDEr-D {metrics['CIDEr']:.3f}"
+    print(f"{metrics['split']} BLEU-4 {metrics['Bleu_4']:.3f}  CIDEr-D {metrics['CIDEr']:.3f}"
           + (f"  METEOR {metrics['METEOR']:.3f}" if "METEOR" in metrics else "")
-          + (f"  attribute accuracy {metrics['attribute_accuracy']:.1%}" if builtin else "")
+          + (f"  strict scene accuracy {metrics['strict_accuracy']:.1%}" if builtin else "")
           + f"  ({metrics['train_seconds']:.0f} s)")
+    if builtin:
+        novel = metrics["novel"]
+        print(f"errors on test: {_errors(metrics['strict_errors'])}")
+        print(f"novel colour-shape pairs: strict scene accuracy {novel['strict_accuracy']:.1%}"
+              f"  CIDEr-D {novel['CIDEr']:.3f}")
     print(f"wrote {run_dir}/model.npz, metrics.json, loss.png, samples.png")
     return 0
+
+
+def _errors(counts):
+    return ", ".join(f"{kind} {n}" for kind, n in counts.items() if n) or "none"
 
 
 if __name__ == "__main__":

@@ -100,7 +100,8 @@ def test_named_but_missing_coco_dir_from_the_environment_raises(monkeypatch, tmp
 
 
 def test_global_seed_decides_subsample_and_minibatches(tmp_path, rng):
-    folder = sd.generate_dataset(tmp_path / "ds", num_train=30, num_val=5, seed=2)
+    folder = sd.generate_dataset(tmp_path / "ds", num_train=30, num_val=5,
+                                 num_test=3, num_novel=2, seed=2)
     draws = []
     for _ in range(2):
         np.random.seed(4)
@@ -117,7 +118,8 @@ def test_global_seed_decides_subsample_and_minibatches(tmp_path, rng):
 
 
 def test_moved_dataset_urls_point_at_the_new_place(tmp_path):
-    first = sd.generate_dataset(tmp_path / "a" / "ds", num_train=8, num_val=3, seed=5)
+    first = sd.generate_dataset(tmp_path / "a" / "ds", num_train=8, num_val=3,
+                                num_test=2, num_novel=2, seed=5)
     moved = tmp_path / "b" / "ds"
     shutil.copytree(first, moved)
     shutil.rmtree(first)

@@ -18,7 +18,7 @@ SMALL = ["--epochs", "2", "--hidden-dim", "32", "--wordvec-dim", "16", "--batch-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     return sd.generate_dataset(tmp_path_factory.mktemp("shapes") / "ds", num_train=80,
-                               num_val=12, seed=1)
+                               num_val=12, num_test=10, num_novel=6, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,14 @@ def test_run_folder_contents(run, capsys):
     assert {p.name for p in run.iterdir()} >= {"model.npz", "checkpoint.npz", "metrics.json",
                                                "loss.png", "samples.png"}
     metrics = json.loads((run / "metrics.json").read_text())
-    for key in ("Bleu_4", "CIDEr", "ROUGE_L", "attribute_accuracy"):
+    assert metrics["split"] == "test"                       # chosen on val, reported on test
+    for key in ("Bleu_4", "CIDEr", "ROUGE_L", "strict_accuracy"):
         assert 0 <= metrics[key] <= 10, key
+        assert 0 <= metrics["novel"][key] <= 10, key
+    errors = metrics["strict_errors"]
+    assert set(errors) == {"parse", "count", "missing", "extra", "binding", "attribute", "size",
+                           "relation"}
+    assert sum(errors.values()) == round((1 - metrics["strict_accuracy"]) * 10)
     model = CaptioningRNN.load(run / "model.npz")
     assert model.cell_type == "lstm" and model.hidden_dim == 32
     for png in ("loss.png", "samples.png"):
@@ -45,7 +51,8 @@ def test_prints_the_headline_figures(data_dir, tmp_path, capsys):
     train.main(["--data-dir", str(data_dir), "--output-dir", str(tmp_path), "--cell-type",
                 "rnn", "--beam-size", "2", *with_meteor])
     out = capsys.readouterr().out
-    assert "val BLEU-4" in out and "CIDEr-D" in out and "attribute accuracy" in out
+    assert "test BLEU-4" in out and "CIDEr-D" in out and "strict scene accuracy" in out
+    assert "novel colour-shape pairs: strict scene accuracy" in out
     assert ("METEOR" in out) == java_available()
 
 
