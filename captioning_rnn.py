@@ -15,7 +15,7 @@ from layers import (affine_backward, affine_forward, check_float_array, check_in
                     check_positive_int, random_source)
 from rnn_layers import (
     lstm_cell, lstm_recurrence_backward, lstm_recurrence_forward, rnn_cell,
-    rnn_recurrence_backward, rnn_recurrence_forward,
+    rnn_recurrence_backward, rnn_recurrence_forward, sequence_lengths,
 )
 from temporal_layers import vocab_loss, word_projection_backward, word_projection_forward
 
@@ -42,6 +42,11 @@ class CaptioningRNN:
     W_proj (D, H), b_proj (H,), W_embed (V, W), Wx (W, kH), Wh (H, kH), b (kH,),
     W_vocab (H, V), b_vocab (V,).
     """
+
+    # Run each caption of a training batch only up to its last counted target
+    # (packed sequences): equal results, less work on padded captions. False
+    # runs every row for all T steps (kept for comparisons).
+    pack_sequences = True
 
     def __init__(self, word_to_idx, input_dim=512, wordvec_dim=128, hidden_dim=128,
                  cell_type="rnn", dtype=np.float32, *, rng=None):
@@ -140,30 +145,51 @@ class CaptioningRNN:
         - loss: float, summed over time, averaged over N
         - grads: dict with the keys of self.params, same shapes and dtypes
         """
-        features = self._check_features(features)
-        if features.shape[0] == 0:
-            raise ValueError("features is an empty batch (N = 0): there is no loss to compute")
-        captions = self._check_captions(captions, features.shape[0])
-        captions_in, captions_out = captions[:, :-1], captions[:, 1:]
-        mask = captions_out != self._null
-        p = self.params
-        _, recurrence_forward, recurrence_backward = _CELLS[self.cell_type]
-
-        # Equal to affine -> word embedding -> rnn/lstm -> temporal affine ->
-        # temporal softmax loss (tested), fused where it saves work: words are
-        # looked up in W_embed @ Wx + b, and scores are computed only for the
-        # targets the mask counts.
-        h0, proj_cache = affine_forward(features, p["W_proj"], p["b_proj"])      # (N, H)
-        a, words_cache = word_projection_forward(captions_in, p["W_embed"], p["Wx"], p["b"])
-        h, cell_cache = recurrence_forward(a, h0, p["Wh"])                      # (N, T-1, H)
-        loss, dh, dW_vocab, db_vocab = vocab_loss(h, p["W_vocab"], p["b_vocab"],
-                                                  captions_out, mask)
-
+        loss, dh, caches = self._forward(features, captions, with_grads=True)
+        proj_cache, words_cache, cell_cache, (dW_vocab, db_vocab) = caches
+        recurrence_backward = _CELLS[self.cell_type][2]
         grads = {"W_vocab": dW_vocab, "b_vocab": db_vocab}
         da, dh0, grads["Wh"] = recurrence_backward(dh, cell_cache)
         grads["W_embed"], grads["Wx"], grads["b"] = word_projection_backward(da, words_cache)
         _, grads["W_proj"], grads["b_proj"] = affine_backward(dh0, proj_cache)
-        return loss, {name: grads[name] for name in p}
+        return loss, {name: grads[name] for name in self.params}
+
+    def forward_loss(self, features, captions):
+        """The loss of :meth:`loss` without its gradients (validation): the
+        same float, at about a third of the cost. Same inputs as loss."""
+        return self._forward(features, captions, with_grads=False)[0]
+
+    def _forward(self, features, captions, with_grads):
+        """Loss, dh (N, T-1, H) and the caches backward needs.
+
+        Equal to affine -> word embedding -> rnn/lstm -> temporal affine ->
+        temporal softmax loss (tested), fused where it saves work: words are
+        looked up in W_embed @ Wx + b, scores are computed only for the
+        targets the mask counts, and with ``pack_sequences`` the recurrence
+        runs each caption only up to its last counted target (rows sorted
+        longest first; the loss and gradients are sums over rows, so the order
+        does not reach the caller).
+        """
+        features = self._check_features(features)
+        if features.shape[0] == 0:
+            raise ValueError("features is an empty batch (N = 0): there is no loss to compute")
+        captions = self._check_captions(captions, features.shape[0])
+        mask = captions[:, 1:] != self._null
+        lengths = None
+        if self.pack_sequences:
+            lengths = sequence_lengths(mask)
+            order = np.argsort(-lengths, kind="stable")
+            features, captions, mask, lengths = (features[order], captions[order],
+                                                 mask[order], lengths[order])
+        p = self.params
+        recurrence_forward = _CELLS[self.cell_type][1]
+        h0, proj_cache = affine_forward(features, p["W_proj"], p["b_proj"])      # (N, H)
+        a, words_cache = word_projection_forward(captions[:, :-1], p["W_embed"], p["Wx"],
+                                                 p["b"])
+        h, cell_cache = recurrence_forward(a, h0, p["Wh"], lengths)              # (N, T-1, H)
+        loss, dh, dW_vocab, db_vocab = vocab_loss(h, p["W_vocab"], p["b_vocab"],
+                                                  captions[:, 1:], mask, with_grads=with_grads)
+        return loss, dh, (proj_cache, words_cache, cell_cache, (dW_vocab, db_vocab))
 
     # -- decoding: one step definition for greedy, sampling and beam search -----
 
@@ -179,7 +205,22 @@ class CaptioningRNN:
         features = self._check_features(features)
         h0 = affine_forward(features, p["W_proj"], p["b_proj"])[0]
         state = (h0,) if self.cell_type == "rnn" else (h0, np.zeros_like(h0))
-        return state, p["W_embed"] @ p["Wx"] + p["b"]
+        return state, self._word_table()
+
+    def _word_table(self):
+        """W_embed @ Wx + b, (V, kH), kept between calls while the three
+        weights hold the same values: comparing them costs a small share of
+        the product, and sampling many batches from one model (validation,
+        evaluation) then computes the table once."""
+        p = self.params
+        weights = (p["W_embed"], p["Wx"], p["b"])
+        cached = getattr(self, "_table_cache", None)
+        if cached is not None and all(w.dtype == c.dtype and np.array_equal(w, c)
+                                      for w, c in zip(weights, cached[0])):
+            return cached[1]
+        table = p["W_embed"] @ p["Wx"] + p["b"]
+        self._table_cache = (tuple(w.copy() for w in weights), table)
+        return table
 
     def _decode_step(self, words, state, table):
         """words: (M,) ints; state: (h,) or (h, c), each (M, H).

@@ -13,6 +13,13 @@ the input projection of all timesteps (one matrix product) and the
 which loops over time; backward mirrors it, with dx, dWx, dWh and db each one
 matrix product after the loop.
 
+Packed sequences. Given ``lengths`` (rows sorted longest first, as cuDNN's
+packed sequences are), the recurrences run at step t only the rows still
+going (lengths > t), forward and backward, and skip the products of rows
+whose sequence has ended: the results equal the full computation on every
+step a row is active. Hidden states past a row's length are returned as 0 and
+their upstream gradients are ignored (they belong to no sequence).
+
 Memory layout. Recurrent state is stored time-major, (T, N, H), so that each
 step works on a contiguous (N, H) block; the (N, T, H) arrays the functions
 return are views of that memory (see temporal_layers.py, whose functions
@@ -37,7 +44,7 @@ __all__ = [
     "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
     "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
     "rnn_recurrence_forward", "rnn_recurrence_backward",
-    "lstm_recurrence_forward", "lstm_recurrence_backward",
+    "lstm_recurrence_forward", "lstm_recurrence_backward", "active_rows", "sequence_lengths",
     "word_embedding_forward", "word_embedding_backward",
     "word_projection_forward", "word_projection_backward",
     "temporal_affine_forward", "temporal_affine_backward",
@@ -192,24 +199,29 @@ def rnn_step_backward(dnext_h, cache):
     return _step_grads(rnn_cell_backward(dnext_h, next_h), x, prev_h, Wx, Wh)
 
 
-def rnn_recurrence_forward(a, h0, Wh):
+def rnn_recurrence_forward(a, h0, Wh, lengths=None):
     """The time loop of a tanh RNN given all input projections.
 
     Inputs:
     - a: (T, N, H) time-major, a[t] = x[:, t] @ Wx + b
     - h0: (N, H) initial hidden state
     - Wh: (H, H)
+    - lengths: optional (N,) steps each row runs, longest first (packed
+      sequences; see the module's docstring)
 
     Returns a tuple of:
     - h: (N, T, H) hidden states of every timestep (a view of time-major memory)
-    - cache: (Wh, hs) with hs (T+1, N, H) = [h0, h_1, ..., h_T]
+    - cache: (Wh, hs, steps) with hs (T+1, N, H) = [h0, h_1, ..., h_T] and
+      steps the rows active at each step
     """
     T, N, H = _check_projection(a, h0, Wh, 1)
-    hs = np.empty((T + 1, N, H), dtype=np.result_type(a, h0, Wh))
+    steps = active_rows(lengths, N, T)
+    hs = (np.empty if lengths is None else np.zeros)((T + 1, N, H),
+                                                     dtype=np.result_type(a, h0, Wh))
     hs[0] = h0
-    for t in range(T):
-        rnn_cell(a[t], hs[t], Wh, out=hs[t + 1])
-    return hs[1:].swapaxes(0, 1), (Wh, hs)
+    for t, n in enumerate(steps):
+        rnn_cell(a[t, :n], hs[t, :n], Wh, out=hs[t + 1, :n])
+    return hs[1:].swapaxes(0, 1), (Wh, hs, steps)
 
 
 def rnn_recurrence_backward(dh, cache):
@@ -225,18 +237,26 @@ def rnn_recurrence_backward(dh, cache):
     - dh0: (N, H)
     - dWh: (H, H)
     """
-    Wh, hs = cache
+    Wh, hs, steps = cache
     T1, N, H = hs.shape
     T = T1 - 1
     dh = check_upstream("dh", dh, (N, T, H))
     dh_t = dh.swapaxes(0, 1)                        # (T, N, H) view
-    da = np.empty((T, N, H), dtype=np.result_type(hs, dh))
+    da = _zeros_past_lengths((T, N, H), np.result_type(hs, dh), steps)
+    # rows that have ended get no gradient from later steps: theirs stays 0
     dprev_h = np.zeros((N, H), dtype=da.dtype)
     for t in reversed(range(T)):
-        dprev_h += dh_t[t]
-        rnn_cell_backward(dprev_h, hs[t + 1], out=da[t])
-        dprev_h = da[t] @ Wh.T
-    return da, dprev_h, _recurrent_weight_grad(hs, da)
+        n = steps[t]
+        dprev_h[:n] += dh_t[t, :n]
+        rnn_cell_backward(dprev_h[:n], hs[t + 1, :n], out=da[t, :n])
+        np.matmul(da[t, :n], Wh.T, out=dprev_h[:n])
+    return da, dprev_h, _recurrent_weight_grad(hs, da, steps)
+
+
+def _zeros_past_lengths(shape, dtype, steps):
+    """An output buffer (T, N, G) that the loop fills on active rows; the
+    rest must read 0 (only packed sequences have a rest)."""
+    return (np.empty if all(n == shape[1] for n in steps) else np.zeros)(shape, dtype=dtype)
 
 
 def _check_projection(a, h0, Wh, gates):
@@ -246,10 +266,48 @@ def _check_projection(a, h0, Wh, gates):
     return a.shape[0], h0.shape[0], h0.shape[1]
 
 
-def _recurrent_weight_grad(hs, da):
-    """dWh = sum_t h_{t-1}^T da_t as one product: hs (T+1, N, H), da (T, N, G)."""
+def _recurrent_weight_grad(hs, da, steps):
+    """dWh = sum_t h_{t-1}^T da_t as one product: hs (T+1, N, H), da (T, N, G).
+    With packed steps, only the rows active at each step are stacked."""
     T, N, G = da.shape
-    return hs[:-1].reshape(T * N, hs.shape[2]).T @ da.reshape(T * N, G)
+    H = hs.shape[2]
+    if all(n == N for n in steps):
+        return hs[:-1].reshape(T * N, H).T @ da.reshape(T * N, G)
+    active = [slice(None, n) for n in steps]
+    prev_h = np.concatenate([hs[t][rows] for t, rows in enumerate(active)])     # (sum n, H)
+    return prev_h.T @ np.concatenate([da[t][rows] for t, rows in enumerate(active)])
+
+
+def active_rows(lengths, N, T):
+    """Rows active at each step: a list of T counts, n_t = #{rows with length > t}.
+
+    - lengths: None (every row runs all T steps) or (N,) integers in [0, T],
+      sorted from longest to shortest
+    """
+    if lengths is None:
+        return [N] * T
+    lengths = np.asarray(lengths)
+    if lengths.shape != (N,) or lengths.dtype.kind not in "iu":
+        raise ValueError(f"lengths must be ({N},) integers, got {lengths.dtype} "
+                         f"{lengths.shape}")
+    if N and (lengths.min() < 0 or lengths.max() > T):
+        raise ValueError(f"lengths must lie in [0, {T}], got values from {lengths.min()} "
+                         f"to {lengths.max()}")
+    if np.any(np.diff(lengths) > 0):
+        raise ValueError("lengths must be sorted from longest to shortest (sort the batch "
+                         "by length first)")
+    return [int(n) for n in np.count_nonzero(lengths[None, :] > np.arange(T)[:, None], axis=1)]
+
+
+def sequence_lengths(mask):
+    """Steps each row must run to reach its last counted target.
+
+    mask: (N, T) booleans. Returns (N,) ints: 1 + the index of the row's last
+    True, 0 for a row with none.
+    """
+    N, T = mask.shape
+    last = T - np.argmax(mask[:, ::-1], axis=1)
+    return np.where(mask.any(axis=1), last, 0)
 
 
 def rnn_forward(x, h0, Wx, Wh, b):
@@ -367,7 +425,7 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     return dx, dprev_h, dprev_c, dWx, dWh, db
 
 
-def lstm_recurrence_forward(a, h0, Wh):
+def lstm_recurrence_forward(a, h0, Wh, lengths=None):
     """The time loop of an LSTM given all input projections; c starts at 0.
 
     Inputs:
@@ -375,21 +433,27 @@ def lstm_recurrence_forward(a, h0, Wh):
       the activated gates, which the cache keeps
     - h0: (N, H) initial hidden state
     - Wh: (H, 4H)
+    - lengths: optional (N,) steps each row runs, longest first (packed
+      sequences; see the module's docstring)
 
     Returns a tuple of:
     - h: (N, T, H) hidden states of every timestep (a view of time-major memory)
-    - cache: (Wh, hs, cs, gates, tanh_cs): hs and cs (T+1, N, H) with the
-      initial states first, gates (T, N, 4H), tanh_cs (T, N, H)
+    - cache: (Wh, hs, cs, gates, tanh_cs, steps): hs and cs (T+1, N, H) with
+      the initial states first, gates (T, N, 4H), tanh_cs (T, N, H), steps the
+      rows active at each step
     """
     T, N, H = _check_projection(a, h0, Wh, 4)
-    hs = np.empty((T + 1, N, H), dtype=np.result_type(a, h0, Wh))
-    cs = np.empty_like(hs)
-    tanh_cs = np.empty((T, N, H), dtype=hs.dtype)
+    steps = active_rows(lengths, N, T)
+    alloc = np.empty if lengths is None else np.zeros
+    hs = alloc((T + 1, N, H), dtype=np.result_type(a, h0, Wh))
+    cs = alloc((T + 1, N, H), dtype=hs.dtype)
+    tanh_cs = alloc((T, N, H), dtype=hs.dtype)
     hs[0] = h0
     cs[0] = 0
-    for t in range(T):
-        lstm_cell(a[t], hs[t], cs[t], Wh, hs[t + 1], cs[t + 1], tanh_cs[t])
-    return hs[1:].swapaxes(0, 1), (Wh, hs, cs, a, tanh_cs)
+    for t, n in enumerate(steps):
+        lstm_cell(a[t, :n], hs[t, :n], cs[t, :n], Wh, hs[t + 1, :n], cs[t + 1, :n],
+                  tanh_cs[t, :n])
+    return hs[1:].swapaxes(0, 1), (Wh, hs, cs, a, tanh_cs, steps)
 
 
 def lstm_recurrence_backward(dh, cache):
@@ -404,20 +468,22 @@ def lstm_recurrence_backward(dh, cache):
     - dh0: (N, H)
     - dWh: (H, 4H)
     """
-    Wh, hs, cs, gates, tanh_cs = cache
+    Wh, hs, cs, gates, tanh_cs, steps = cache
     T1, N, H = hs.shape
     T = T1 - 1
     dh = check_upstream("dh", dh, (N, T, H))
     dh_t = dh.swapaxes(0, 1)                        # (T, N, H) view
-    da = np.empty(gates.shape, dtype=np.result_type(gates, dh))
+    da = _zeros_past_lengths(gates.shape, np.result_type(gates, dh), steps)
+    # rows that have ended get no gradient from later steps: theirs stays 0
     dprev_h = np.zeros((N, H), dtype=da.dtype)
     dprev_c = np.zeros((N, H), dtype=da.dtype)
     for t in reversed(range(T)):
-        dprev_h += dh_t[t]
-        _, dprev_c = lstm_cell_backward(dprev_h, dprev_c, cs[t], gates[t], tanh_cs[t],
-                                        out=da[t])
-        dprev_h = da[t] @ Wh.T
-    return da, dprev_h, _recurrent_weight_grad(hs, da)
+        n = steps[t]
+        dprev_h[:n] += dh_t[t, :n]
+        _, dprev_c[:n] = lstm_cell_backward(dprev_h[:n], dprev_c[:n], cs[t, :n], gates[t, :n],
+                                            tanh_cs[t, :n], out=da[t, :n])
+        np.matmul(da[t, :n], Wh.T, out=dprev_h[:n])
+    return da, dprev_h, _recurrent_weight_grad(hs, da, steps)
 
 
 def lstm_forward(x, h0, Wx, Wh, b):

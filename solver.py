@@ -248,11 +248,13 @@ class CaptioningSolver:
         data, model = self.data, self.model
         captions = data["val_captions"][: self.val_max_captions]
         idxs = data["val_image_idxs"][: self.val_max_captions]
+        # the loss alone when the model offers it (a learner's own model may not)
+        loss_of = getattr(model, "forward_loss", lambda f, c: model.loss(f, c)[0])
         total = 0.0
         for lo in range(0, len(captions), self.batch_size):
             batch = slice(lo, lo + self.batch_size)
-            loss, _ = model.loss(data["val_features"][idxs[batch]], captions[batch])
-            total += loss * len(captions[batch])
+            n = len(captions[batch])
+            total += n * loss_of(data["val_features"][idxs[batch]], captions[batch])
         record = {"iteration": self.iteration, "epoch": self.epoch,
                   "val_loss": total / max(len(captions), 1)}
         record.update(self.caption_metrics("val", self.val_max_images))

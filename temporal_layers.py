@@ -253,7 +253,7 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     return loss, _unrows(drows, N, T, time_first)
 
 
-def vocab_loss(h, w, b, y, mask):
+def vocab_loss(h, w, b, y, mask, *, with_grads=True):
     """Scores and masked softmax loss in one, computed only where the mask
     counts: equal to temporal_affine_forward, temporal_softmax_loss and
     temporal_affine_backward in a row, with fewer operations when captions
@@ -263,6 +263,8 @@ def vocab_loss(h, w, b, y, mask):
     - h: (N, T, H) hidden states (either memory layout)
     - w: (H, V), b: (V,) the vocabulary projection
     - y: (N, T) integer targets; mask: (N, T) booleans
+
+    - with_grads: False skips the backward products (dh, dw, db are None)
 
     Returns a tuple of:
     - loss: float, summed over time, averaged over N
@@ -278,6 +280,8 @@ def vocab_loss(h, w, b, y, mask):
     scores = kept @ w
     scores += b
     loss, dscores = softmax_cross_entropy(scores, _row_order(y, time_first)[keep], max(N, 1))
+    if not with_grads:
+        return loss, None, None, None
     drows = np.zeros_like(rows)
     drows[keep] = dscores @ w.T
     return loss, _unrows(drows, N, T, time_first), kept.T @ dscores, dscores.sum(axis=0)

@@ -51,8 +51,9 @@ def parse_args(argv=None):
                    help="validation images scored at each epoch and at the end")
     p.add_argument("--beam-size", type=int, default=1,
                    help="beam width of the final evaluation (1: greedy)")
-    p.add_argument("--no-meteor", action="store_true",
-                   help="skip METEOR in the final evaluation (computed when Java is present)")
+    p.add_argument("--meteor", action="store_true",
+                   help="also compute METEOR at the end when Java is present (its start costs ~20 s)")
+    p.add_argument("--no-meteor", action="store_true", help=argparse.SUPPRESS)   # the default
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", type=Path, default=None,
                    help="run folder (default: runs/<date>-<time>)")
@@ -99,8 +100,9 @@ def evaluate(solver, data, data_dir, builtin, args):
     public). On the built-in dataset also the strict scene accuracy with its
     error counts, and the same for the novel (compositional) split."""
     split = "test" if builtin else "val"
+    meteor = "auto" if args.meteor and not args.no_meteor else False
     metrics = {"split": split, **_split_metrics(solver, data, data_dir, builtin, split, args,
-                                               meteor=False if args.no_meteor else "auto")}
+                                               meteor=meteor)}
     if builtin:
         metrics["novel"] = _split_metrics(solver, data, data_dir, builtin, "novel", args,
                                           meteor=False)

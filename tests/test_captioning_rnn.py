@@ -388,3 +388,22 @@ def test_constructor_errors():
 def test_loss_bad_input(features, captions, exc, match):
     with pytest.raises(exc, match=match):
         small_model("rnn").loss(features, captions)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_cached_word_table_follows_weight_changes(rng, cell):
+    """Sampling keeps W_embed @ Wx + b between calls; any change to those
+    weights, in place or by assignment, is seen by the next call."""
+    model = small_model(cell, scale=1.5)
+    features = rng.standard_normal((30, model.input_dim))
+    first = model.sample(features, max_length=8)
+    np.testing.assert_array_equal(model.sample(features, max_length=8), first)
+    for name in ("W_embed", "Wx", "b"):
+        model.params[name] *= -1.0                           # in place
+        np.testing.assert_array_equal(model.sample(features, max_length=8),
+                                      truncate_after_end(reference_greedy(model, features, 8)))
+        model.params[name] = -model.params[name]            # by assignment
+    np.testing.assert_array_equal(model.sample(features, max_length=8), first)
+    model.params["Wx"][0, 0] += 3.0                          # one entry
+    np.testing.assert_array_equal(model.sample(features, max_length=8),
+                                  truncate_after_end(reference_greedy(model, features, 8)))
