@@ -12,7 +12,7 @@ and stripped of punctuation here, which is what that tokenizer does to them.
 import re
 import shutil
 
-__all__ = ["score_captions", "java_available", "METRIC_NAMES"]
+__all__ = ["score_captions", "java_available", "tokenize", "METRIC_NAMES"]
 
 METRIC_NAMES = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "CIDEr", "ROUGE_L", "METEOR")
 _PUNCT = re.compile(r"[^\w\s<>]")
@@ -22,7 +22,9 @@ def java_available():
     return shutil.which("java") is not None
 
 
-def _tokenize(caption):
+def tokenize(caption):
+    """Lower-case, punctuation removed, single spaces: what the PTB tokenizer
+    does to captions made of vocabulary tokens."""
     return " ".join(_PUNCT.sub(" ", caption.lower()).split())
 
 
@@ -49,8 +51,8 @@ def score_captions(candidates, references, *, meteor="auto"):
     for key, refs in references.items():
         if isinstance(refs, str) or not refs:
             raise ValueError(f"references[{key!r}] must be a non-empty list of strings")
-    res = {k: [_tokenize(c)] for k, c in candidates.items()}
-    gts = {k: [_tokenize(r) for r in refs] for k, refs in references.items()}
+    res = {k: [tokenize(c)] for k, c in candidates.items()}
+    gts = {k: [tokenize(r) for r in refs] for k, refs in references.items()}
 
     scores = {}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)

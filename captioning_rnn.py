@@ -133,19 +133,22 @@ class CaptioningRNN:
 
     # -- training loss -----------------------------------------------------------
 
-    def loss(self, features, captions):
+    def loss(self, features, captions, weights=None):
         """Training loss and gradients for a minibatch.
 
         Inputs:
         - features: (N, D) image features
         - captions: (N, T) integer captions; word t is the input to predict
           word t+1, and <NULL> targets are masked out
+        - weights: optional (N,) floats of any sign: the loss becomes
+          sum_n weights[n] * (-log p(caption n)) / N, the self-critical
+          policy gradient's (see self_critical.py); None is today's loss
 
         Returns a tuple of:
         - loss: float, summed over time, averaged over N
         - grads: dict with the keys of self.params, same shapes and dtypes
         """
-        loss, dh, caches = self._forward(features, captions, with_grads=True)
+        loss, dh, caches = self._forward(features, captions, with_grads=True, weights=weights)
         proj_cache, words_cache, cell_cache, (dW_vocab, db_vocab) = caches
         recurrence_backward = _CELLS[self.cell_type][2]
         grads = {"W_vocab": dW_vocab, "b_vocab": db_vocab}
@@ -159,7 +162,7 @@ class CaptioningRNN:
         same float, at about a third of the cost. Same inputs as loss."""
         return self._forward(features, captions, with_grads=False)[0]
 
-    def _forward(self, features, captions, with_grads):
+    def _forward(self, features, captions, with_grads, weights=None):
         """Loss, dh (N, T-1, H) and the caches backward needs.
 
         Equal to affine -> word embedding -> rnn/lstm -> temporal affine ->
@@ -175,12 +178,18 @@ class CaptioningRNN:
             raise ValueError("features is an empty batch (N = 0): there is no loss to compute")
         captions = self._check_captions(captions, features.shape[0])
         mask = captions[:, 1:] != self._null
+        if weights is not None:
+            weights = check_float_array("weights", weights, ndim=1)
+            if weights.shape != (features.shape[0],):
+                raise ValueError(f"weights must have shape ({features.shape[0]},), one per "
+                                 f"caption, got {weights.shape}")
         lengths = None
         if self.pack_sequences:
             lengths = sequence_lengths(mask)
             order = np.argsort(-lengths, kind="stable")
             features, captions, mask, lengths = (features[order], captions[order],
                                                  mask[order], lengths[order])
+            weights = None if weights is None else weights[order]
         p = self.params
         recurrence_forward = _CELLS[self.cell_type][1]
         h0, proj_cache = affine_forward(features, p["W_proj"], p["b_proj"])      # (N, H)
@@ -188,7 +197,8 @@ class CaptioningRNN:
                                                  p["b"])
         h, cell_cache = recurrence_forward(a, h0, p["Wh"], lengths)              # (N, T-1, H)
         loss, dh, dW_vocab, db_vocab = vocab_loss(h, p["W_vocab"], p["b_vocab"],
-                                                  captions[:, 1:], mask, with_grads=with_grads)
+                                                  captions[:, 1:], mask, weights=weights,
+                                                  with_grads=with_grads)
         return loss, dh, (proj_cache, words_cache, cell_cache, (dW_vocab, db_vocab))
 
     # -- decoding: one step definition for greedy, sampling and beam search -----

@@ -19,16 +19,16 @@ pooling over a spatial grid:
 
 The dataset then keeps their projection on the top 512 principal components
 of the training images, the exercise's fc7 -> PCA step. Deterministic (a fixed
-seed, FEATURE_SEED), about 2.5 ms per 64 x 64 image on two cores.
+seed, FEATURE_SEED), about 1.6 ms per 64 x 64 image with two BLAS threads.
 """
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["extract", "feature_size", "FEATURE_SEED"]
 
 FEATURE_SEED = 1234
 K1, K2, SIZE1, SIZE2, GRID = 32, 64, 5, 3, 2
-_BATCH = 128
+_BATCH = 16                      # small batches reuse memory: no page faults per batch
 
 
 def _filters(shape, rng):
@@ -41,21 +41,25 @@ def _filters(shape, rng):
 
 def _bank():
     rng = np.random.default_rng(FEATURE_SEED)
-    # each in the order its patches are copied in (see _patch_rows)
-    return _filters((K1, 3, SIZE1, SIZE1), rng), _filters((K2, SIZE2, SIZE2, 2 * K1), rng)
+    # each in the (kh, kw, c) order its patches are copied in (see _patch_rows)
+    return (_filters((K1, SIZE1, SIZE1, 3), rng),
+            _filters((K2, SIZE2, SIZE2, 2 * K1), rng))
 
 
 def _patch_rows(x, size):
-    """x: (M, S, S, C) -> (M * s * s, C * size * size) patches, s = S - size + 1.
-    Copied in sliding_window_view's (c, kh, kw) order for few channels, and with
-    the channels innermost, where they are contiguous, for many: the faster
-    copy in each case (the filters are drawn in the same order)."""
+    """x: (M, S, S, C) -> (M * s * s, size * size * C) patches in (kh, kw, c)
+    order, s = S - size + 1.
+
+    Copied in two passes, along the width and then along the height, so that
+    each pass copies runs of size * C contiguous numbers: twice as fast as
+    one copy of sliding_window_view's patches."""
     M, S, _, C = x.shape
     s = S - size + 1
-    patches = sliding_window_view(x, (size, size), axis=(1, 2))    # (M, s, s, C, k, k)
-    if C > 3:
-        patches = patches.transpose(0, 1, 2, 4, 5, 3)
-    return patches.reshape(M * s * s, C * size * size)
+    sm, sh, sw, sc = x.strides
+    across = np.ascontiguousarray(as_strided(x, (M, S, s, size * C), (sm, sh, sw, sc)))
+    sm, sh, sw, sc = across.strides                                 # (M, S, s, size*C)
+    patches = as_strided(across, (M, s, s, size, size * C), (sm, sh, sw, sh, sc))
+    return patches.reshape(M * s * s, size * size * C)
 
 
 def _conv_relu_pool(x, weights, size):

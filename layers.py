@@ -148,12 +148,13 @@ def affine_backward(dout, cache):
 # Softmax loss and a scatter-add, shared by the temporal layers
 # ----------------------------------------------------------------------------
 
-def softmax_cross_entropy(x, y, denominator):
+def softmax_cross_entropy(x, y, denominator, row_weights=None):
     """Summed softmax cross-entropy of rows, divided by ``denominator``.
 
     x: (M, C) scores of any size (shifted by the row max); y: (M,) ints in
-    [0, C). Returns loss (float) and dx (M, C) in x's dtype. Not validated:
-    for callers that have checked their arguments.
+    [0, C); row_weights: optional (M,) factors of each row's term (any sign).
+    Returns loss (float) and dx (M, C) in x's dtype. Not validated: for
+    callers that have checked their arguments.
     """
     M = x.shape[0]
     if M == 0:
@@ -164,10 +165,14 @@ def softmax_cross_entropy(x, y, denominator):
     np.exp(probs, out=probs)
     sums = probs.sum(axis=1, keepdims=True)          # >= 1: the max term is exp(0)
     log_p_y -= np.log(sums[:, 0])
+    # d(-log softmax_y)/dx = softmax - onehot(y), times each row's factor
+    scale = np.full(M, 1 / denominator) if row_weights is None else row_weights / denominator
+    if row_weights is not None:
+        log_p_y *= row_weights
     loss = -float(np.sum(log_p_y, dtype=np.float64)) / denominator
-    # d(-log softmax_y)/dx = softmax - onehot(y)
-    probs *= (1 / denominator) / sums
-    probs[rows, y] -= x.dtype.type(1 / denominator)
+    scale = scale.astype(x.dtype)
+    probs *= scale[:, None] / sums
+    probs[rows, y] -= scale
     return loss, probs
 
 

@@ -35,6 +35,9 @@ import os
 import shutil
 import tempfile
 import zlib
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_context
 from pathlib import Path
 
 import h5py
@@ -51,7 +54,8 @@ __all__ = ["ensure_dataset", "generate_dataset", "default_dir", "random_scene",
            "load_scenes", "load_pca", "load_split", "featurize_images", "VOCAB", "SPLITS",
            "NOVEL_PAIRS"]
 
-VERSION = 3                     # 3: generic features, shared colours, test and novel splits
+VERSION = 4                     # 3: generic features, shared colours, test and novel splits;
+                                # 4: filters drawn in patch order, a generator per chunk
 IMAGE_SIZE = 64
 PALETTE = {"red": (215, 40, 40), "green": (40, 165, 60), "blue": (45, 85, 220),
            "yellow": (235, 200, 30), "purple": (145, 60, 185)}
@@ -175,21 +179,31 @@ def _fit_pca(raw, dim):
 # Files
 # ----------------------------------------------------------------------------
 
-def _make_split(rng, n_images, image_dir, split):
-    """Draw n_images scenes that belong to the split and render them into
-    image_dir. Its URLs are relative to the dataset's folder
-    (``images/val_00000.png``): load_coco_data resolves them against wherever
-    the folder is when it is read, so a moved copy still works."""
+CHUNK = 1000                         # images drawn from one generator
+_PARALLEL_FROM = 2000                # fewer images: one process is faster
+
+
+def _make_chunk(job):
+    """Draw ``count`` scenes that belong to ``split`` with the chunk's own
+    generator and render them into image_dir as images start, start+1, ...
+
+    The URLs are relative to the dataset's folder (``images/val_00000.png``):
+    load_coco_data resolves them against wherever the folder is when it is
+    read, so a moved copy still works. Returns scenes, caption rows (M, 17),
+    image indices (M,), URLs and raw features (count, F).
+    """
+    seed, split, start, count, image_dir = job
+    rng = np.random.default_rng([seed, SPLITS.index(split), start])
     scenes, captions, image_idxs, urls, images = [], [], [], [], []
     w2i = {w: i for i, w in enumerate(VOCAB)}
-    while len(scenes) < n_images:
+    while len(scenes) < count:
         scene = random_scene(rng)
         if not _belongs(scene, split):
             continue
-        i = len(scenes)
+        i = start + len(scenes)
         img = render_scene(scene, rng)
         path = image_dir / f"{split}_{i:05d}.png"
-        iio.imwrite(path, img)
+        iio.imwrite(path, img, compress_level=1)      # fast; the files stay small
         scenes.append(scene)
         images.append(img)
         urls.append(f"{image_dir.name}/{path.name}")
@@ -203,8 +217,51 @@ def _make_split(rng, n_images, image_dir, split):
             extract_features(np.stack(images)))
 
 
+@contextmanager
+def _single_threaded_blas():
+    """One BLAS thread in the processes started meanwhile: two processes
+    with two threads each would fight over two cores."""
+    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: "1" for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _make_splits(sizes, seed, image_dir):
+    """Every split, in chunks of CHUNK images with a generator each (so the
+    result does not depend on how many processes drew them), drawn by two
+    processes when there are many: rendering and encoding images is Python
+    work that one process does on one core."""
+    jobs = [(seed, split, start, min(CHUNK, n - start), image_dir)
+            for split, n in sizes.items() for start in range(0, n, CHUNK)]
+    if sum(sizes.values()) < _PARALLEL_FROM:
+        chunks = [_make_chunk(job) for job in jobs]
+    else:
+        with _single_threaded_blas(), ProcessPoolExecutor(
+                2, mp_context=get_context("spawn")) as pool:
+            chunks = list(pool.map(_make_chunk, jobs))
+    splits = {}
+    for (_, split, *_), chunk in zip(jobs, chunks):
+        splits.setdefault(split, []).append(chunk)
+    return {split: (sum((c[0] for c in parts), []), np.concatenate([c[1] for c in parts]),
+                    np.concatenate([c[2] for c in parts]), sum((c[3] for c in parts), []),
+                    np.concatenate([c[4] for c in parts]))
+            for split, parts in splits.items()}
+
+
 def _sizes(num_train, num_val, num_test, num_novel):
-    return {"train": num_train, "val": num_val, "test": num_test, "novel": num_novel}
+    sizes = {"train": num_train, "val": num_val, "test": num_test, "novel": num_novel}
+    for split, n in sizes.items():
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"num_{split} must be an int >= 1, got {n!r}")
+    return sizes
 
 
 def generate_dataset(out_dir=None, *, num_train=8000, num_val=500, num_test=500,
@@ -214,11 +271,12 @@ def generate_dataset(out_dir=None, *, num_train=8000, num_val=500, num_test=500,
     Written to a temporary folder beside ``out_dir`` first, then renamed, so a
     crash never leaves a half-written dataset that looks complete.
     """
+    sizes = _sizes(num_train, num_val, num_test, num_novel)
     out_dir = Path(out_dir) if out_dir is not None else default_dir()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
-        _write_dataset(tmp, _sizes(num_train, num_val, num_test, num_novel), seed)
+        _write_dataset(tmp, sizes, seed)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
@@ -234,9 +292,8 @@ def _captions_file(split):
 
 
 def _write_dataset(tmp, sizes, seed):
-    rng = np.random.default_rng(seed)
     (tmp / "images").mkdir()
-    splits = {s: _make_split(rng, n, tmp / "images", s) for s, n in sizes.items()}
+    splits = _make_splits(sizes, seed, tmp / "images")
     mean, components = _fit_pca(splits["train"][4].astype(np.float64), PCA_DIM)
     for s, (scenes, caps, idxs, urls, raw) in splits.items():
         with h5py.File(tmp / _captions_file(s), "a") as f:

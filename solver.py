@@ -41,7 +41,7 @@ class CaptioningSolver:
                  grad_clip=None, seed=None, checkpoint_dir=None, checkpoint_every=None,
                  resume_from=None, val_every=0, val_max_images=500,
                  val_max_captions=2000, keep_best="CIDEr", restore_best=False,
-                 meteor=False, **unknown):
+                 meteor=False, objective=None, **unknown):
         """Options (all keyword-only). With the exercise's options alone it
         behaves as the exercise's solver: prints ``(Iteration i / n) loss: ...``
         every ``print_every`` iterations when verbose, never validates, and
@@ -68,6 +68,11 @@ class CaptioningSolver:
         - restore_best: put the best parameters into the model after training
           (the model then differs from the one loss_history[-1] describes)
         - meteor: also compute METEOR at validation (needs Java; slow to start)
+        - objective: what a step minimises, a callable (model, data,
+          batch_size, rng) -> (loss, grads, info); None is the exercise's
+          cross-entropy on a minibatch of captions (:func:`cross_entropy`);
+          self_critical.SelfCritical(reward) fine-tunes on a caption metric,
+          and its mean reward per step goes to ``reward_history``
         """
         if unknown:
             raise ValueError(f"unknown CaptioningSolver options: {sorted(unknown)}")
@@ -98,6 +103,9 @@ class CaptioningSolver:
         self.checkpoint_every, self.val_every = checkpoint_every, val_every
         self.val_max_images, self.val_max_captions = val_max_images, val_max_captions
         self.keep_best, self.restore_best, self.meteor = keep_best, restore_best, meteor
+        if objective is not None and not callable(objective):
+            raise TypeError(f"objective must be callable, got {type(objective).__name__}")
+        self.objective = cross_entropy if objective is None else objective
 
         if seed is None:        # np.random.seed(...) before the solver decides its batches
             seed = int(np.random.randint(2 ** 31 - 1))
@@ -106,6 +114,7 @@ class CaptioningSolver:
         self.epoch = 0
         self.iteration = 0
         self.loss_history, self.grad_norm_history, self.val_history = [], [], []
+        self.reward_history = []                # self-critical steps only
         self.best_metric, self.best_params = None, None
         self._stop_requested = False
         self._references = {}                   # split -> reference captions by image
@@ -165,9 +174,8 @@ class CaptioningSolver:
         included) unless the whole step succeeds with a finite loss."""
         rng_state = self.rng.bit_generator.state
         try:
-            captions, features, _ = sample_coco_minibatch(
-                self.data, batch_size=self.batch_size, split="train", rng=self.rng)
-            loss, grads = self.model.loss(features, captions)
+            loss, grads, info = self.objective(self.model, self.data, self.batch_size,
+                                               self.rng)
         except BaseException:
             self.rng.bit_generator.state = rng_state   # a resume redraws this batch
             raise
@@ -197,6 +205,8 @@ class CaptioningSolver:
             new_params, new_configs, iteration, epoch)
         self.loss_history.append(float(loss))
         self.grad_norm_history.append(norm)
+        if "reward" in info:
+            self.reward_history.append(float(info["reward"]))
 
     def _print_loss(self):
         """The exercise's line at iterations 1, 1 + print_every, ... when
@@ -209,6 +219,8 @@ class CaptioningSolver:
         bar.update(1)
         if self.iteration % self.print_every == 0 or self.iteration == self.num_iterations:
             postfix = {"epoch": self.epoch, "loss": f"{self.loss_history[-1]:.3f}"}
+            if self.reward_history:
+                postfix["reward"] = f"{np.mean(self.reward_history[-self.print_every:]):.3f}"
             if self.val_history:
                 last = self.val_history[-1]
                 postfix["val_loss"] = f"{last['val_loss']:.3f}"
@@ -309,6 +321,15 @@ class CaptioningSolver:
         self.rng.bit_generator.state = state.pop("rng_state")
         for key, value in state.items():
             setattr(self, key, value)
+
+
+def cross_entropy(model, data, batch_size, rng):
+    """The default objective: the exercise's minibatch of captions and the
+    model's loss. Returns (loss, grads, info)."""
+    captions, features, _ = sample_coco_minibatch(data, batch_size=batch_size, split="train",
+                                                  rng=rng)
+    loss, grads = model.loss(features, captions)
+    return loss, grads, {}
 
 
 def caption_images(model, features, image_ids, *, max_length, beam_size=1, chunk=500):

@@ -2,9 +2,10 @@
 
 A checkpoint is one .npz archive (see checkpoint_io): the model's parameters,
 the optimiser state per parameter (arrays as ``optim/<param>/<key>``, scalars
-in the metadata), the best parameters so far (``best/<param>``), the loss and
-gradient-norm histories, and JSON metadata with the counters, the minibatch
-generator's state and the validation history.
+in the metadata), the best parameters so far (``best/<param>``), the loss,
+gradient-norm and reward histories (rewards: self-critical steps), and JSON
+metadata with the counters, the minibatch generator's state and the
+validation history.
 
 :func:`read_checkpoint` checks every part against the model before returning
 anything, so a refused file leaves the caller's model and solver untouched and
@@ -15,10 +16,10 @@ import numbers
 import numpy as np
 
 import optim
-from captioning_rnn import check_saved_params
+from captioning_rnn import CaptioningRNN, check_saved_config, check_saved_params
 from checkpoint_io import load_npz, save_npz
 
-__all__ = ["CHECKPOINT_KIND", "write_checkpoint", "read_checkpoint"]
+__all__ = ["CHECKPOINT_KIND", "write_checkpoint", "read_checkpoint", "model_for_checkpoint"]
 
 CHECKPOINT_KIND = "rnn-captioning-checkpoint"
 FORMAT_VERSION = 1
@@ -37,6 +38,7 @@ def write_checkpoint(path, solver):
         arrays.update({f"best/{k}": v for k, v in solver.best_params.items()})
     arrays["loss_history"] = np.asarray(solver.loss_history, dtype=np.float64)
     arrays["grad_norm_history"] = np.asarray(solver.grad_norm_history, dtype=np.float64)
+    arrays["reward_history"] = np.asarray(solver.reward_history, dtype=np.float64)
     rule = solver.update_rule
     meta = {
         "kind": CHECKPOINT_KIND, "format_version": FORMAT_VERSION,
@@ -49,12 +51,19 @@ def write_checkpoint(path, solver):
     save_npz(path, arrays, meta)
 
 
+def model_for_checkpoint(path):
+    """A CaptioningRNN of the sizes, cell and vocabulary a checkpoint was
+    written for (its weights come with read_checkpoint / resume_from)."""
+    _, meta = load_npz(path, CHECKPOINT_KIND)
+    return CaptioningRNN.from_config(check_saved_config(meta.get("model"), path), rng=0)
+
+
 def read_checkpoint(path, model, update_rule):
     """The state saved in ``path``, checked against ``model`` (sizes, cell,
     vocabulary, dtypes) and the update rule; nothing is changed here.
 
     Returns a dict: params, optim_configs, best_params (or None), rng_state,
-    iteration, epoch, loss_history, grad_norm_history, val_history,
+    iteration, epoch, loss_history, grad_norm_history, reward_history, val_history,
     best_metric. Raises FileNotFoundError, or ValueError naming the file and
     the part that is wrong.
     """
@@ -84,6 +93,11 @@ def read_checkpoint(path, model, update_rule):
             raise bad(f"{key} must be {iteration} floats (one per iteration), got "
                       f"{None if h is None else (h.shape, str(h.dtype))}")
         histories[key] = h.tolist()
+    rewards = arrays.get("reward_history", np.zeros(0))        # older checkpoints: none
+    if rewards.ndim != 1 or rewards.dtype.kind != "f" or len(rewards) > iteration:
+        raise bad(f"reward_history must be at most {iteration} floats, got "
+                  f"{rewards.shape, str(rewards.dtype)}")
+    histories["reward_history"] = rewards.tolist()
     val_history, best_metric = meta.get("val_history"), meta.get("best_metric")
     if not (isinstance(val_history, list) and all(isinstance(r, dict) for r in val_history)):
         raise bad("val_history must be a list of records")

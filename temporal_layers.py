@@ -253,7 +253,7 @@ def temporal_softmax_loss(x, y, mask, verbose=False):
     return loss, _unrows(drows, N, T, time_first)
 
 
-def vocab_loss(h, w, b, y, mask, *, with_grads=True):
+def vocab_loss(h, w, b, y, mask, *, weights=None, with_grads=True):
     """Scores and masked softmax loss in one, computed only where the mask
     counts: equal to temporal_affine_forward, temporal_softmax_loss and
     temporal_affine_backward in a row, with fewer operations when captions
@@ -264,6 +264,8 @@ def vocab_loss(h, w, b, y, mask, *, with_grads=True):
     - w: (H, V), b: (V,) the vocabulary projection
     - y: (N, T) integer targets; mask: (N, T) booleans
 
+    - weights: optional (N,) factor of each sequence's term in the loss (any
+      sign; the self-critical policy gradient); None is 1 for all
     - with_grads: False skips the backward products (dh, dw, db are None)
 
     Returns a tuple of:
@@ -279,7 +281,15 @@ def vocab_loss(h, w, b, y, mask, *, with_grads=True):
     kept = rows[keep]                                             # (M, H)
     scores = kept @ w
     scores += b
-    loss, dscores = softmax_cross_entropy(scores, _row_order(y, time_first)[keep], max(N, 1))
+    row_weights = None
+    if weights is not None:
+        weights = check_float_array("weights", weights, ndim=1)
+        check_shape("weights", weights, (N,))
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("weights must be finite")
+        row_weights = _row_order(np.broadcast_to(weights[:, None], (N, T)), time_first)[keep]
+    loss, dscores = softmax_cross_entropy(scores, _row_order(y, time_first)[keep], max(N, 1),
+                                          row_weights)
     if not with_grads:
         return loss, None, None, None
     drows = np.zeros_like(rows)

@@ -17,13 +17,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from captioning_rnn import CaptioningRNN
 from checkpoint_io import atomic_write
+from cider_reward import CiderD
 from coco_utils import decode_captions, default_data_dir, load_coco_data, references_by_image
 from image_utils import load_images
 from plots import plot_samples, plot_training, save_figure
 from scene_grammar import strict_accuracy
+from self_critical import SceneReward, SelfCritical
 from solver import CaptioningSolver, caption_images
+from solver_checkpoint import model_for_checkpoint
 import shapes_dataset
 
 COCO_MARKER = "coco2014_captions.h5"
@@ -62,6 +67,23 @@ def parse_args(argv=None):
                    help="iterations between printed training losses")
     p.add_argument("--no-progress", action="store_true",
                    help="hide the progress bar and the loss lines")
+    scst = p.add_argument_group("self-critical phase (after cross-entropy training)")
+    scst.add_argument("--scst-epochs", type=int, default=0,
+                      help="epochs of self-critical training on the reward (0: none)")
+    scst.add_argument("--scst-reward", choices=("auto", "cider", "scene", "cider+scene"),
+                      default="auto", help="CIDEr-D with training document frequencies, "
+                      "the strict scene metric (built-in dataset), or their sum; auto: the "
+                      "sum on the built-in dataset, CIDEr-D on COCO")
+    scst.add_argument("--scst-scene-value", type=float, default=4.0,
+                      help="reward of a caption right under the strict scene metric (CIDEr-D "
+                      "ranges over 0-10)")
+    scst.add_argument("--scst-baseline", choices=("greedy", "mean"), default="greedy")
+    scst.add_argument("--scst-samples", type=int, default=5, help="captions sampled per image")
+    scst.add_argument("--scst-learning-rate", type=float, default=3e-4)
+    scst.add_argument("--init-model", type=Path, default=None,
+                      help="start from this saved model: no cross-entropy training")
+    scst.add_argument("--scst-resume", type=Path, default=None,
+                      help="continue an interrupted self-critical phase from its checkpoint")
     return p.parse_args(argv)
 
 
@@ -92,6 +114,47 @@ def build_solver(args, data, run_dir):
         resume_from=args.resume, val_every=None, val_max_images=args.val_images,
         keep_best="CIDEr", restore_best=True, print_every=args.print_every,
         verbose=not args.no_progress)
+
+
+def build_scst_solver(args, data, data_dir, builtin, model, run_dir):
+    """The self-critical phase: continues from ``model`` with the reward of
+    --scst-reward, chooses its checkpoint on val CIDEr-D as the first phase
+    does, and writes its checkpoints to run_dir/self_critical."""
+    rewards = []
+    kind = args.scst_reward if args.scst_reward != "auto" else (
+        "cider+scene" if builtin else "cider")
+    if "cider" in kind:
+        rewards.append(CiderD(references_by_image(data, "train")))
+    if "scene" in kind:
+        if not builtin:
+            raise SystemExit("error: --scst-reward scene needs the built-in dataset")
+        rewards.append(SceneReward(shapes_dataset.load_scenes(data_dir, "train"),
+                                   value=args.scst_scene_value))
+    reward = rewards[0] if len(rewards) == 1 else (
+        lambda captions, ids: sum(r(captions, ids) for r in rewards))
+    solver = CaptioningSolver(
+        model, data, update_rule="adam", optim_config={"learning_rate": args.scst_learning_rate},
+        batch_size=args.batch_size, num_epochs=args.scst_epochs, grad_clip=args.grad_clip,
+        seed=args.seed + 1, checkpoint_dir=run_dir / "self_critical",
+        resume_from=args.scst_resume, val_every=None, val_max_images=args.val_images,
+        keep_best="CIDEr", restore_best=True, print_every=args.print_every,
+        verbose=not args.no_progress,
+        objective=SelfCritical(reward, samples=args.scst_samples, baseline=args.scst_baseline))
+    return solver
+
+
+def scst_summary(phases, seconds):
+    """What the self-critical phase did: val CIDEr-D of the chosen checkpoints
+    before and after, the mean reward of its first and last epochs, its time."""
+    scst = phases[-1][1]
+    per_epoch = scst.iterations_per_epoch
+    rewards = scst.reward_history
+    before = phases[0][1].best_metric if len(phases) == 2 else None
+    return {"epochs": scst.num_epochs, "val_CIDEr_before": before,
+            "val_CIDEr_after": scst.best_metric,
+            "reward_first_epoch": float(np.mean(rewards[:per_epoch])),
+            "reward_last_epoch": float(np.mean(rewards[-per_epoch:])),
+            "seconds": round(seconds, 1)}
 
 
 def evaluate(solver, data, data_dir, builtin, args):
@@ -136,6 +199,9 @@ def sample_figure(model, data, n=8, beam_size=1):
 
 def main(argv=None):
     args = parse_args(argv)
+    if (args.init_model or args.scst_resume) and not args.scst_epochs:
+        raise SystemExit("error: --init-model and --scst-resume start the self-critical "
+                         "phase: give --scst-epochs N")
     data_dir, builtin = resolve_data_dir(args)
     data = load_coco_data(data_dir, max_train=args.max_train, rng=args.seed)
     if builtin:
@@ -147,15 +213,33 @@ def main(argv=None):
           f"({'built-in shapes' if builtin else 'COCO'}); run folder {run_dir}", flush=True)
 
     start = time.perf_counter()
-    solver = build_solver(args, data, run_dir)
-    try:
-        solver.train()
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; resume with --resume {solver.checkpoint_path}", file=sys.stderr)
-        return 130
-    solver.model.save(run_dir / "model.npz")
+    phases = []
+    if args.init_model is None and args.scst_resume is None:
+        phases.append(("--resume", build_solver(args, data, run_dir)))
+    if args.scst_epochs:
+        if phases:
+            model = phases[0][1].model
+        elif args.scst_resume is not None:          # the checkpoint holds the weights
+            model = model_for_checkpoint(args.scst_resume)
+        else:
+            model = CaptioningRNN.load(args.init_model)
+        scst = build_scst_solver(args, data, data_dir, builtin, model, run_dir)
+        if phases:          # the cross-entropy model stays the best until beaten on val
+            scst.best_metric, scst.best_params = phases[0][1].best_metric, dict(model.params)
+        phases.append(("--scst-resume", scst))
+    for flag, solver in phases:
+        phase_start = time.perf_counter()
+        try:
+            solver.train()
+        except KeyboardInterrupt:
+            print(f"\ninterrupted; resume with {flag} {solver.checkpoint_path}", file=sys.stderr)
+            return 130
+        phase_seconds = time.perf_counter() - phase_start
+        solver.model.save(run_dir / "model.npz")
     metrics = evaluate(solver, data, data_dir, builtin, args)
     metrics["train_seconds"] = round(time.perf_counter() - start, 1)
+    if phases[-1][0] == "--scst-resume":
+        metrics["self_critical"] = scst_summary(phases, phase_seconds)
     atomic_write(run_dir / "metrics.json",
                  lambda f: f.write(json.dumps(metrics, indent=2).encode()))
     save_figure(plot_training(solver.loss_history, solver.val_history), run_dir / "loss.png")
@@ -171,6 +255,13 @@ def main(argv=None):
         print(f"errors on test: {_errors(metrics['strict_errors'])}")
         print(f"novel colour-shape pairs: strict scene accuracy {novel['strict_accuracy']:.1%}"
               f"  CIDEr-D {novel['CIDEr']:.3f}")
+    if "self_critical" in metrics:
+        sc = metrics["self_critical"]
+        before = sc["val_CIDEr_before"]
+        print(f"self-critical phase: val CIDEr-D "
+              f"{'?' if before is None else f'{before:.3f}'} -> "
+              f"{sc['val_CIDEr_after']:.3f}, mean reward {sc['reward_first_epoch']:.3f} -> "
+              f"{sc['reward_last_epoch']:.3f} ({sc['seconds']:.0f} s)")
     print(f"wrote {run_dir}/model.npz, metrics.json, loss.png, samples.png")
     return 0
 

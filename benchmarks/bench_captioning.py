@@ -1,14 +1,22 @@
-"""Speed and memory of the captioning model: this library against a
+"""Speed and memory of the captioning model against PyTorch's fastest CPU
+path (nn.RNN / nn.LSTM, with pack_padded_sequence when captions are shorter
+than the window), against per-step PyTorch cells, and against a
 straightforward per-timestep NumPy implementation (kept below as the
-baseline) and against PyTorch on the CPU with the same weights.
+baseline), all on the same weights.
 
     python benchmarks/bench_captioning.py               # standard and large sizes
     python benchmarks/bench_captioning.py --sizes standard --repeat 10
     python benchmarks/bench_captioning.py --scale       # + loading COCO-sized files
 
-Times are medians of --repeat runs after warm-up, in milliseconds; ratios are
-library time / other time (below 1 means the library is faster). Before
-timing, losses and gradients of all three implementations are compared.
+Two caption-length cases: "full" (every caption fills the 16-step window) and
+"coco" (lengths drawn from COCO's; see COCO_WORDS). Before timing, losses and
+gradients of all implementations are compared. The implementations of one
+task are timed interleaved (A, B, C, A, B, C, ...) in this one process, so that
+the machine's load falls on all of them alike; the load average is printed
+before and after. Figures are medians in milliseconds; ratios are library time
+/ other time (below 1: the library is faster); "products" is the time of the
+matrix products the library actually performs for that task (packed rows
+only), the floor its element-wise work and Python add to.
 PyTorch is optional: `pip install torch==2.13.0` (a CPU build on this machine).
 """
 import argparse
@@ -39,6 +47,14 @@ SIZES = {
 }
 MAX_LENGTH = 16
 BEAM = 3
+# Words per caption in COCO 2014 train (the exercise's files keep at most 15
+# words, 17 tokens with <START> and <END>): a histogram that matches the
+# published mean of 10.5 words per caption (Chen et al., "Microsoft COCO
+# Captions: Data Collection and Evaluation Server", arXiv:1504.00325, 2015)
+# and the usual shape of its length histogram (mode 9-10 words, few under 8).
+# An approximation, stated as such: the real files are not on this machine.
+COCO_WORDS = {7: 0.02, 8: 0.12, 9: 0.22, 10: 0.22, 11: 0.15, 12: 0.10, 13: 0.07,
+              14: 0.05, 15: 0.05}
 
 
 # ----------------------------------------------------------------------------
@@ -225,6 +241,22 @@ def torch_loss_fused(tp, mod, features, captions, cell, null=0):
     return _torch_vocab_loss(tp, hs, cout, null, len(cin))
 
 
+def torch_loss_packed(tp, mod, features, captions, cell, null=0):
+    """nn.RNN / nn.LSTM on a PackedSequence, scores only for the packed rows:
+    what a PyTorch user runs on captions of different lengths."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+    cin = torch.as_tensor(captions[:, :-1], dtype=torch.long)
+    cout = torch.as_tensor(captions[:, 1:], dtype=torch.long)
+    lengths = (cout != null).sum(dim=1)
+    h0 = (torch.as_tensor(features) @ tp["W_proj"] + tp["b_proj"])[None]
+    x = pack_padded_sequence(tp["W_embed"][cin], lengths, batch_first=True,
+                             enforce_sorted=False)
+    out, _ = mod(x, h0) if cell == "rnn" else mod(x, (h0, torch.zeros_like(h0)))
+    targets = pack_padded_sequence(cout, lengths, batch_first=True, enforce_sorted=False)
+    scores = out.data @ tp["W_vocab"] + tp["b_vocab"]
+    return torch.nn.functional.cross_entropy(scores, targets.data, reduction="sum") / len(cin)
+
+
 def torch_greedy(tp, features, cell, start=1, max_length=MAX_LENGTH):
     with torch.no_grad():
         H = tp["Wh"].shape[0]
@@ -250,16 +282,20 @@ def torch_greedy(tp, features, cell, start=1, max_length=MAX_LENGTH):
 # Measuring
 # ----------------------------------------------------------------------------
 
-def median_ms(fn, repeat, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
+def interleaved_ms(fns, repeat, warmup=1):
+    """Medians in ms of each named callable, run in turns A, B, C, A, B, C, ...
+    so that changes in the machine's load reach all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
     for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+        for name, fn in fns.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
 def peak_mib(fn):
@@ -273,7 +309,16 @@ def peak_mib(fn):
     return peak / 2 ** 20
 
 
-def make_problem(size, cell, seed=0):
+def caption_words(case, N, T, rng):
+    """Words per caption: T - 1 for "full" (with <END>, T targets), else drawn
+    from COCO_WORDS."""
+    if case == "full":
+        return np.full(N, T - 1)
+    words, probs = zip(*COCO_WORDS.items())
+    return rng.choice(words, size=N, p=probs)
+
+
+def make_problem(size, cell, case, seed=0):
     s = SIZES[size]
     rng = np.random.default_rng(seed)
     words = ["<NULL>", "<START>", "<END>"] + [f"w{i}" for i in range(s["V"] - 3)]
@@ -283,24 +328,18 @@ def make_problem(size, cell, seed=0):
     features = rng.standard_normal((s["N"], s["D"])).astype(np.float32)
     captions = rng.integers(3, s["V"], size=(s["N"], s["T"] + 1))
     captions[:, 0] = 1
-    lengths = rng.integers(5, s["T"] + 1, size=s["N"])
-    for n, L in enumerate(lengths):                  # <END> then <NULL> padding
-        captions[n, L] = 2
-        captions[n, L + 1:] = 0
+    for n, L in enumerate(caption_words(case, s["N"], s["T"], rng)):   # <END>, <NULL>s
+        captions[n, L + 1] = 2
+        captions[n, L + 2:] = 0
     return model, features, captions
 
 
 def cache_bytes(model, features, captions):
     """MiB held by the caches of the model's forward pass (what its backward
     keeps), not counting parameters and inputs."""
-    import layers
-    import rnn_layers as rl
     p = model.params
-    rec = rl.lstm_recurrence_forward if model.cell_type == "lstm" else rl.rnn_recurrence_forward
-    h0, c1 = layers.affine_forward(features, p["W_proj"], p["b_proj"])
-    a, c2 = rl.word_projection_forward(captions[:, :-1], p["W_embed"], p["Wx"], p["b"])
-    _, c3 = rec(a, h0, p["Wh"])
     skip = {id(v) for v in p.values()} | {id(features), id(captions)}
+    caches = model._forward(features, captions, with_grads=True)[2]
     seen = set()
 
     def walk(obj):
@@ -316,49 +355,56 @@ def cache_bytes(model, features, captions):
         seen.add(id(base))
         return base.nbytes
 
-    return walk((c1, c2, c3)) / 2 ** 20
+    return walk(caches) / 2 ** 20
 
 
-def gemm_floor_ms(model, features, captions, repeat):
-    """Time of the matrix products alone, with the exact shapes of the
-    library's training step and greedy sampling: the floor that element-wise
-    work and Python add to."""
+def library_products(model, features, captions):
+    """The (m, k) x (k, n) shapes of the matrix products the library performs
+    in one training step and in greedy sampling, packed rows only."""
+    import rnn_layers as rl
     p, N, T = model.params, len(features), captions.shape[1] - 1
     V, W = p["W_embed"].shape
     H, kH = p["Wh"].shape
-    M = int((captions[:, 1:] != 0).sum())            # targets the mask counts
+    D = p["W_proj"].shape[0]
+    mask = captions[:, 1:] != 0
+    steps = rl.active_rows(np.sort(rl.sequence_lengths(mask))[::-1], N, T)
+    M = int(mask.sum())                              # targets the mask counts
+    words = ([(V, W, kH), (V, kH, W), (W, V, kH)] if V < N * T else
+             [(N * T, W, kH), (N * T, kH, W), (W, N * T, kH)])
+    recurrence = ([(n, H, kH) for n in steps] + [(n, kH, H) for n in steps]
+                  + [(H, sum(steps), kH)])
+    train = ([(N, D, H), (D, N, H)] + words + recurrence
+             + [(M, H, V), (M, V, H), (H, M, V)])
+    greedy = [(N, H, kH), (N, H, V)] * MAX_LENGTH
+    return train, greedy
+
+
+def products_ms(shapes, repeat):
+    """Median time of the given products alone, on random float32 arrays."""
     rng = np.random.default_rng(0)
+    pairs = [(rng.standard_normal((m, k), dtype=np.float32),
+              rng.standard_normal((k, n), dtype=np.float32)) for m, k, n in shapes]
 
-    def r(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    proj = [(r(N, p["W_proj"].shape[0]), p["W_proj"]), (r(p["W_proj"].shape[0], N), r(N, H))]
-    words = ([(p["W_embed"], p["Wx"]), (r(V, kH), p["Wx"].T), (p["W_embed"].T, r(V, kH))]
-             if V < N * T else [(r(N * T, W), p["Wx"]), (r(N * T, kH), p["Wx"].T),
-                                (r(W, N * T), r(N * T, kH))])
-    steps = [(r(N, H), p["Wh"])] * T + [(r(N, kH), p["Wh"].T)] * T + [(r(H, N * T), r(N * T, kH))]
-    vocab = [(r(M, H), p["W_vocab"]), (r(M, V), p["W_vocab"].T), (r(H, M), r(M, V))]
-    greedy = [(r(N, H), p["Wh"]), (r(N, H), p["W_vocab"])] * T
-
-    def run(pairs):
+    def run():
         for a, b in pairs:
             a @ b
 
-    return (median_ms(lambda: run(proj + words + steps + vocab), repeat),
-            median_ms(lambda: run(greedy), repeat))
+    return interleaved_ms({"products": run}, repeat)["products"]
+
+
+def gflop(shapes):
+    return sum(2 * m * k * n for m, k, n in shapes) / 1e9
 
 
 def check_agreement(model, features, captions, cell):
-    """Losses and gradients of the three implementations must agree."""
+    """Losses and gradients of all implementations must agree."""
     loss, grads = model.loss(features, captions)
     bl, bgrads = baseline_loss(model.params, features, captions, cell)
     worst = max(_rel(grads[k], bgrads[k]) for k in grads)
     line = f"    check vs baseline: loss {loss:.5f} vs {bl:.5f}, worst gradient rel. diff {worst:.1e}"
     assert abs(loss - bl) <= 1e-4 * abs(bl) and worst < 1e-2, line
     if torch is not None:
-        for name, fn in (("torch eager", lambda tp: torch_loss_eager(tp, features, captions, cell)),
-                         ("torch nn." + cell.upper(), lambda tp: torch_loss_fused(
-                             tp, torch_fused_module(model.params, cell), features, captions, cell))):
+        for name, fn in torch_losses(model.params, features, captions, cell).items():
             tp = torch_params(model.params)
             tl = fn(tp)
             tl.backward()
@@ -369,78 +415,99 @@ def check_agreement(model, features, captions, cell):
     print(line)
 
 
+def torch_losses(p, features, captions, cell):
+    """The PyTorch training losses compared, by column name."""
+    mod = torch_fused_module(p, cell)
+    return {"torch nn packed": lambda tp: torch_loss_packed(tp, mod, features, captions, cell),
+            "torch nn": lambda tp: torch_loss_fused(tp, mod, features, captions, cell),
+            "torch eager": lambda tp: torch_loss_eager(tp, features, captions, cell)}
+
+
 def _rel(a, b):
     """Largest difference relative to the array's scale (float32 noise ~1e-6)."""
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
 
 
-def bench_size(size, cell, repeat):
-    model, features, captions = make_problem(size, cell)
+def torch_step(loss_fn, tp):
+    def step():
+        for v in tp.values():
+            v.grad = None
+        loss_fn(tp).backward()
+    return step
+
+
+def unpacked_loss(model, features, captions):
+    model.pack_sequences = False
+    try:
+        return model.loss(features, captions)
+    finally:
+        model.pack_sequences = True
+
+
+def bench_case(size, cell, case, repeat):
+    model, features, captions = make_problem(size, cell, case)
     p = model.params
-    print(f"  {size} {cell}: N={SIZES[size]['N']} T={SIZES[size]['T']} H={SIZES[size]['H']}")
+    s = SIZES[size]
+    print(f"  {size} {cell} {case}: N={s['N']} T={s['T']} H={s['H']}", flush=True)
     check_agreement(model, features, captions, cell)
-    row = {"size": size, "cell": cell}
-    row["train_ms"] = median_ms(lambda: model.loss(features, captions), repeat)
-    row["train_floor_ms"], row["greedy_floor_ms"] = gemm_floor_ms(model, features, captions,
-                                                                  repeat)
-    row["train_base_ms"] = median_ms(lambda: baseline_loss(p, features, captions, cell),
-                                     max(3, repeat // 3))
-    row["greedy_ms"] = median_ms(lambda: model.sample(features, max_length=MAX_LENGTH), repeat)
-    row["greedy_base_ms"] = median_ms(lambda: baseline_greedy(p, features, cell), repeat)
+    train_shapes, greedy_shapes = library_products(model, features, captions)
+    row = {"size": size, "cell": cell, "case": case,
+           "train_gflop": gflop(train_shapes), "greedy_gflop": gflop(greedy_shapes),
+           "train_products": products_ms(train_shapes, repeat),
+           "greedy_products": products_ms(greedy_shapes, repeat)}
+    train = {"library": lambda: model.loss(features, captions),
+             "unpacked": lambda: unpacked_loss(model, features, captions)}
+    greedy = {"library": lambda: model.sample(features, max_length=MAX_LENGTH),
+              "baseline": lambda: baseline_greedy(p, features, cell)}
+    if torch is not None:
+        tp = torch_params(p)
+        for name, fn in torch_losses(p, features, captions, cell).items():
+            train[name] = torch_step(fn, tp)
+        greedy["torch"] = lambda: torch_greedy(tp, features, cell)
+    train["baseline"] = lambda: baseline_loss(p, features, captions, cell)
+    row["train"] = interleaved_ms(train, repeat)
+    row["greedy"] = interleaved_ms(greedy, repeat)
     nb = min(len(features), 64)                      # the per-image baseline is slow
-    row["beam_ms"] = median_ms(lambda: model.beam_search(features[:nb], BEAM, MAX_LENGTH),
-                               max(3, repeat // 3)) * len(features) / nb
-    row["beam_base_ms"] = median_ms(lambda: baseline_beam(p, features[:nb], cell), 1,
-                                    warmup=0) * len(features) / nb
+    beam = interleaved_ms({"library": lambda: model.beam_search(features[:nb], BEAM, MAX_LENGTH),
+                           "baseline": lambda: baseline_beam(p, features[:nb], cell)},
+                          max(1, repeat // 5), warmup=0)
+    row["beam"] = {k: v * len(features) / nb for k, v in beam.items()}
     row["peak_mib"] = peak_mib(lambda: model.loss(features, captions))
     row["peak_base_mib"] = peak_mib(lambda: baseline_loss(p, features, captions, cell))
     row["cache_mib"] = cache_bytes(model, features, captions)
-    if torch is not None:
-        tp = torch_params(p)
-        mod = torch_fused_module(p, cell)
-
-        def eager_step():
-            for v in tp.values():
-                v.grad = None
-            torch_loss_eager(tp, features, captions, cell).backward()
-
-        def fused_step():
-            for v in list(tp.values()) + list(mod.parameters()):
-                v.grad = None
-            torch_loss_fused(tp, mod, features, captions, cell).backward()
-
-        row["train_torch_eager_ms"] = median_ms(eager_step, repeat)
-        row["train_torch_fused_ms"] = median_ms(fused_step, repeat)
-        row["greedy_torch_ms"] = median_ms(lambda: torch_greedy(tp, features, cell), repeat)
     return row
 
 
+COLUMNS = ("library", "products", "torch nn packed", "torch nn", "torch", "torch eager",
+           "unpacked", "baseline")
+
+
 def print_table(rows):
-    has_torch = "train_torch_eager_ms" in rows[0]
-    print("\nmedians in ms (ratio = library / other; < 1 is faster); 'products' is the time"
-          "\nof the library's matrix products alone, the floor for that task")
-    head = (f"{'case':15s} {'task':8s} {'library':>9s} {'products':>9s} {'baseline':>9s} "
-            f"{'ratio':>6s}")
-    if has_torch:
-        head += f" {'torch':>9s} {'ratio':>6s} {'torch nn':>9s} {'ratio':>6s}"
-    print(head)
+    print("\nmedians in ms; (x) = library / that column, < 1 is faster; 'products' is the"
+          "\nlibrary's own matrix products alone (the floor), with their GFLOP")
+    print(f"{'case':22s} {'task':7s} " + " ".join(f"{c:>17s}" for c in COLUMNS))
     for r in rows:
-        case = f"{r['size']} {r['cell']}"
+        case = f"{r['size']} {r['cell']} {r['case']}"
         for task in ("train", "greedy", "beam"):
-            ours, base = r[f"{task}_ms"], r[f"{task}_base_ms"]
-            floor = r.get(f"{task}_floor_ms")
-            floor = f"{floor:9.1f}" if floor else f"{'-':>9s}"
-            line = f"{case:15s} {task:8s} {ours:9.1f} {floor} {base:9.1f} {ours / base:6.2f}"
-            if has_torch:
-                te = r.get(f"{task}_torch_eager_ms", r.get(f"{task}_torch_ms"))
-                tf = r.get(f"{task}_torch_fused_ms")
-                line += (f" {te:9.1f} {ours / te:6.2f}" if te else f" {'-':>9s} {'-':>6s}")
-                line += (f" {tf:9.1f} {ours / tf:6.2f}" if tf else "")
-            print(line)
+            times = dict(r[task])
+            if f"{task}_products" in r:
+                times["products"] = r[f"{task}_products"]
+            ours = times["library"]
+            cells = []
+            for c in COLUMNS:
+                if c not in times:
+                    cells.append(f"{'':>17s}")
+                elif c == "library":
+                    cells.append(f"{ours:17.1f}")
+                elif c == "products":
+                    cells.append(f"{times[c]:8.1f} {r[task + '_gflop']:4.1f}GF ")
+                else:
+                    cells.append(f"{times[c]:9.1f} ({ours / times[c]:4.2f})")
+            print(f"{case:22s} {task:7s} " + " ".join(cells))
     print("\npeak traced memory of one training step (MiB) and what the caches hold")
     for r in rows:
-        print(f"{r['size']:9s} {r['cell']:5s} library {r['peak_mib']:7.1f}  baseline "
-              f"{r['peak_base_mib']:7.1f}  caches {r['cache_mib']:6.1f}")
+        print(f"{r['size']:9s} {r['cell']:5s} {r['case']:5s} library {r['peak_mib']:7.1f}  "
+              f"baseline {r['peak_base_mib']:7.1f}  caches {r['cache_mib']:6.1f}")
 
 
 # ----------------------------------------------------------------------------
@@ -493,11 +560,17 @@ def bench_scale(folder, step_ms):
               f"= {iters * ms / 1000 / 60:.1f} min of loss and gradients")
 
 
+def load():
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="standard,large")
     ap.add_argument("--cells", default="rnn,lstm")
-    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--cases", default="coco,full")
+    ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     ap.add_argument("--scale", action="store_true", help="also time loading COCO-sized files")
     ap.add_argument("--scale-dir", default=None, help="where to write them (default: a temp dir)")
     args = ap.parse_args(argv)
@@ -505,11 +578,16 @@ def main(argv=None):
         torch.set_num_threads(os.cpu_count() or 1)
     print(f"numpy {np.__version__}, {os.cpu_count()} cores, torch "
           f"{torch.__version__ + f' ({torch.get_num_threads()} threads)' if torch else 'not installed'}")
-    rows = [bench_size(size, cell, args.repeat) for size in args.sizes.split(",")
-            for cell in args.cells.split(",")]
+    print(f"before: {load()}", flush=True)
+    rows = [bench_case(size, cell, case, args.repeat) for size in args.sizes.split(",")
+            for cell in args.cells.split(",") for case in args.cases.split(",")]
+    print(f"after: {load()}")
     print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
     if args.scale:
-        step_ms = {r["cell"]: r["train_ms"] for r in rows if r["size"] == "standard"}
+        step_ms = {r["cell"]: r["train"]["library"] for r in rows
+                   if r["size"] == "standard" and r["case"] == "coco"}
         with tempfile.TemporaryDirectory(dir=args.scale_dir) as tmp:
             bench_scale(Path(tmp) / "coco_captioning", step_ms)
 

@@ -71,29 +71,20 @@ def model_and_batch(rng, cell, dtype, N=7, T=9, D=5, W=4, H=6):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_model_loss_packed_equals_unpacked(rng, cell):
-    model, features, captions = model_and_batch(rng, cell, np.float64)
+@pytest.mark.parametrize("dtype,tol,atol", [(np.float64, 1e-12, 1e-14), (np.float32, 1e-5, 1e-5)])
+def test_model_loss_packed_equals_unpacked(rng, cell, dtype, tol, atol):
+    """Exact in float64 (to 1e-12); float32 gradients within rounding of
+    their scale (products over fewer rows round differently)."""
+    model, features, captions = model_and_batch(rng, cell, dtype)
     loss, grads = model.loss(features, captions)
     model.pack_sequences = False
     full_loss, full_grads = model.loss(features, captions)
-    assert loss == pytest.approx(full_loss, rel=1e-12)
+    assert loss == pytest.approx(full_loss, rel=tol)
     for name in grads:
-        np.testing.assert_allclose(grads[name], full_grads[name], rtol=1e-12, atol=1e-14,
-                                   err_msg=name)
-
-
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
-def test_model_loss_packed_float32_within_rounding(rng, cell):
-    model, features, captions = model_and_batch(rng, cell, np.float32)
-    loss, grads = model.loss(features, captions)
-    model.pack_sequences = False
-    full_loss, full_grads = model.loss(features, captions)
-    assert loss == pytest.approx(full_loss, rel=1e-6)
-    for name in grads:
-        assert grads[name].dtype == np.float32
+        assert grads[name].dtype == dtype
         scale = np.abs(full_grads[name]).max()
-        np.testing.assert_allclose(grads[name], full_grads[name], rtol=0, atol=1e-5 * scale,
-                                   err_msg=name)
+        np.testing.assert_allclose(grads[name], full_grads[name], rtol=tol,
+                                   atol=atol * scale, err_msg=name)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])

@@ -140,3 +140,22 @@ def test_generic_features_know_no_palette():
     assert "PALETTE" not in open(generic_features.__file__).read()
     with pytest.raises(ValueError, match="images must have shape"):
         sd.extract_features(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+def test_sizes_checked_first(tmp_path):
+    with pytest.raises(ValueError, match="num_test must be an int >= 1, got 0"):
+        sd.generate_dataset(tmp_path / "ds", num_train=5, num_val=2, num_test=0, num_novel=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_same_dataset_whether_drawn_in_one_process_or_two(tmp_path, monkeypatch):
+    """Chunks have their own generators: the pool changes nothing."""
+    sizes = dict(num_train=30, num_val=4, num_test=3, num_novel=2)
+    monkeypatch.setattr(sd, "CHUNK", 10)
+    one = cu.load_coco_data(sd.generate_dataset(tmp_path / "one", seed=2, **sizes))
+    monkeypatch.setattr(sd, "_PARALLEL_FROM", 0)
+    two = cu.load_coco_data(sd.generate_dataset(tmp_path / "two", seed=2, **sizes))
+    for key in ("train_captions", "train_image_idxs", "train_features", "val_features"):
+        np.testing.assert_array_equal(one[key], two[key], err_msg=key)
+    assert [u.rsplit("/", 1)[1] for u in one["train_urls"]] == \
+        [u.rsplit("/", 1)[1] for u in two["train_urls"]]

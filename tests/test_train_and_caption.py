@@ -1,5 +1,6 @@
 """The command-line jobs, end to end on a small built-in dataset."""
 import json
+import re
 
 import pytest
 
@@ -67,6 +68,38 @@ def test_resume_continues_the_run(data_dir, run, tmp_path):
     assert meta["epoch"] == 3 and meta["iteration"] == first["iteration"] * 3 // 2
 
 
+def test_self_critical_phase_from_a_model_and_resumed(data_dir, run, tmp_path, capsys):
+    """--init-model starts the self-critical phase from a saved model; its
+    checkpoints go to self_critical/, and --scst-resume continues them."""
+    common = ["--data-dir", str(data_dir), *SMALL]
+    assert train.main([*common, "--output-dir", str(tmp_path / "a"), "--init-model",
+                       str(run / "model.npz"), "--scst-epochs", "1"]) == 0
+    assert "self-critical phase: val CIDEr-D ? ->" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "a" / "metrics.json").read_text())["self_critical"]
+    assert summary["epochs"] == 1 and summary["seconds"] > 0
+    checkpoint = tmp_path / "a" / "self_critical" / "checkpoint.npz"
+    arrays, first = load_npz(checkpoint, CHECKPOINT_KIND)
+    assert first["epoch"] == 1 and len(arrays["reward_history"]) == first["iteration"]
+    assert train.main([*common, "--output-dir", str(tmp_path / "b"), "--scst-resume",
+                       str(checkpoint), "--scst-epochs", "2", "--scst-reward", "scene"]) == 0
+    arrays, meta = load_npz(tmp_path / "b" / "self_critical" / "checkpoint.npz",
+                            CHECKPOINT_KIND)
+    assert meta["epoch"] == 2 and len(arrays["reward_history"]) == 2 * first["iteration"]
+
+
+def test_both_phases_in_one_run(data_dir, tmp_path, capsys):
+    args = ["--data-dir", str(data_dir), "--output-dir", str(tmp_path), *SMALL,
+            "--scst-epochs", "1", "--scst-baseline", "mean", "--scst-samples", "2"]
+    args[args.index("--epochs") + 1] = "1"
+    assert train.main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"self-critical phase: val CIDEr-D \d+\.\d{3} -> ", out)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["self_critical"]["val_CIDEr_before"] is not None
+    assert (tmp_path / "checkpoint.npz").is_file()
+    assert (tmp_path / "self_critical" / "checkpoint.npz").is_file()
+
+
 def test_missing_coco_folder_is_an_error(tmp_path):
     with pytest.raises(SystemExit, match="has no coco2014_captions.h5"):
         train.main(["--data-dir", str(tmp_path), *SMALL])
@@ -92,3 +125,8 @@ def test_caption_image_files_and_indices(run, data_dir, capsys):
 def test_caption_bad_index(run, data_dir):
     with pytest.raises(SystemExit, match=r"indices \[99\] are outside the 12 val images"):
         caption.main([str(run / "model.npz"), "--index", "99", "--data-dir", str(data_dir)])
+
+
+def test_self_critical_start_needs_epochs(tmp_path):
+    with pytest.raises(SystemExit, match="give --scst-epochs N"):
+        train.main(["--init-model", str(tmp_path / "model.npz"), *SMALL])
