@@ -16,7 +16,7 @@ Use it as the solver's objective::
 
     objective = SelfCritical(CiderD(references_by_image(data, "train")))
     solver = CaptioningSolver(model, data, objective=objective, update_rule="adam",
-                              optim_config={"learning_rate": 5e-5}, ...)
+                              optim_config={"learning_rate": 3e-4}, ...)
 
 A reward is any callable ``reward(captions, image_ids)`` -> (M,) floats, with
 captions as strings (special tokens removed) and image_ids the row indices of
