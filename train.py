@@ -34,6 +34,30 @@ import shapes_dataset
 COCO_MARKER = "coco2014_captions.h5"
 
 
+def count(minimum):
+    """An argparse type: an integer >= minimum, refused with a clear message."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def positive(text):
+    """An argparse type: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -43,43 +67,43 @@ def parse_args(argv=None):
     p.add_argument("--builtin", action="store_true",
                    help="use the built-in dataset even if COCO is present")
     p.add_argument("--cell-type", choices=("rnn", "lstm"), default="lstm")
-    p.add_argument("--wordvec-dim", type=int, default=128)
-    p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--learning-rate", type=float, default=5e-3)
-    p.add_argument("--lr-decay", type=float, default=0.8)
-    p.add_argument("--grad-clip", type=float, default=5.0)
-    p.add_argument("--max-train", type=int, default=None,
+    p.add_argument("--wordvec-dim", type=count(1), default=128)
+    p.add_argument("--hidden-dim", type=count(1), default=256)
+    p.add_argument("--epochs", type=count(0), default=5)
+    p.add_argument("--batch-size", type=count(1), default=100)
+    p.add_argument("--learning-rate", type=positive, default=5e-3)
+    p.add_argument("--lr-decay", type=positive, default=0.8)
+    p.add_argument("--grad-clip", type=positive, default=5.0)
+    p.add_argument("--max-train", type=count(1), default=None,
                    help="use this many training captions at most")
-    p.add_argument("--val-images", type=int, default=500,
+    p.add_argument("--val-images", type=count(1), default=500,
                    help="validation images scored at each epoch and at the end")
-    p.add_argument("--beam-size", type=int, default=1,
+    p.add_argument("--beam-size", type=count(1), default=1,
                    help="beam width of the final evaluation (1: greedy)")
     p.add_argument("--meteor", action="store_true",
-                   help="also compute METEOR at the end when Java is present (its start costs ~20 s)")
+                   help="also compute METEOR at the end when Java is present (slow to start)")
     p.add_argument("--no-meteor", action="store_true", help=argparse.SUPPRESS)   # the default
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", type=Path, default=None,
                    help="run folder (default: runs/<date>-<time>)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from")
-    p.add_argument("--print-every", type=int, default=500,
+    p.add_argument("--print-every", type=count(1), default=500,
                    help="iterations between printed training losses")
     p.add_argument("--no-progress", action="store_true",
                    help="hide the progress bar and the loss lines")
     scst = p.add_argument_group("self-critical phase (after cross-entropy training)")
-    scst.add_argument("--scst-epochs", type=int, default=0,
+    scst.add_argument("--scst-epochs", type=count(0), default=0,
                       help="epochs of self-critical training on the reward (0: none)")
     scst.add_argument("--scst-reward", choices=("auto", "cider", "scene", "cider+scene"),
                       default="auto", help="CIDEr-D with training document frequencies, "
                       "the strict scene metric (built-in dataset), or their sum; auto: the "
                       "sum on the built-in dataset, CIDEr-D on COCO")
-    scst.add_argument("--scst-scene-value", type=float, default=4.0,
+    scst.add_argument("--scst-scene-value", type=positive, default=4.0,
                       help="reward of a caption right under the strict scene metric (CIDEr-D "
                       "ranges over 0-10)")
     scst.add_argument("--scst-baseline", choices=("greedy", "mean"), default="greedy")
-    scst.add_argument("--scst-samples", type=int, default=5, help="captions sampled per image")
-    scst.add_argument("--scst-learning-rate", type=float, default=3e-4)
+    scst.add_argument("--scst-samples", type=count(1), default=5, help="captions sampled per image")
+    scst.add_argument("--scst-learning-rate", type=positive, default=3e-4)
     scst.add_argument("--init-model", type=Path, default=None,
                       help="start from this saved model: no cross-entropy training")
     scst.add_argument("--scst-resume", type=Path, default=None,

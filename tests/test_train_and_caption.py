@@ -130,3 +130,17 @@ def test_caption_bad_index(run, data_dir):
 def test_self_critical_start_needs_epochs(tmp_path):
     with pytest.raises(SystemExit, match="give --scst-epochs N"):
         train.main(["--init-model", str(tmp_path / "model.npz"), *SMALL])
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--scst-samples", "0", "must be an integer >= 1, got 0"),
+    ("--epochs", "-1", "must be an integer >= 0, got -1"),
+    ("--batch-size", "ten", "must be an integer, got 'ten'"),
+    ("--learning-rate", "0", "must be a finite number > 0, got 0"),
+    ("--scst-learning-rate", "nan", "must be a finite number > 0, got nan"),
+])
+def test_bad_flag_values_are_refused_by_name(flag, value, message, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args([flag, value])
+    err = capsys.readouterr().err
+    assert f"argument {flag}: {message}" in err
