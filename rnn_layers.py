@@ -216,8 +216,7 @@ def rnn_recurrence_forward(a, h0, Wh, lengths=None):
     """
     T, N, H = _check_projection(a, h0, Wh, 1)
     steps = active_rows(lengths, N, T)
-    hs = (np.empty if lengths is None else np.zeros)((T + 1, N, H),
-                                                     dtype=np.result_type(a, h0, Wh))
+    hs = _zeros_past_lengths((T + 1, N, H), np.result_type(a, h0, Wh), steps)
     hs[0] = h0
     for t, n in enumerate(steps):
         rnn_cell(a[t, :n], hs[t, :n], Wh, out=hs[t + 1, :n])
@@ -253,10 +252,15 @@ def rnn_recurrence_backward(dh, cache):
     return da, dprev_h, _recurrent_weight_grad(hs, da, steps)
 
 
+def _all_rows(steps, N):
+    """Does every row run every step (nothing packed away)?"""
+    return all(n == N for n in steps)
+
+
 def _zeros_past_lengths(shape, dtype, steps):
-    """An output buffer (T, N, G) that the loop fills on active rows; the
+    """A buffer (T or T+1, N, G) that the time loop fills on active rows; the
     rest must read 0 (only packed sequences have a rest)."""
-    return (np.empty if all(n == shape[1] for n in steps) else np.zeros)(shape, dtype=dtype)
+    return (np.empty if _all_rows(steps, shape[1]) else np.zeros)(shape, dtype=dtype)
 
 
 def _check_projection(a, h0, Wh, gates):
@@ -270,12 +274,10 @@ def _recurrent_weight_grad(hs, da, steps):
     """dWh = sum_t h_{t-1}^T da_t as one product: hs (T+1, N, H), da (T, N, G).
     With packed steps, only the rows active at each step are stacked."""
     T, N, G = da.shape
-    H = hs.shape[2]
-    if all(n == N for n in steps):
-        return hs[:-1].reshape(T * N, H).T @ da.reshape(T * N, G)
-    active = [slice(None, n) for n in steps]
-    prev_h = np.concatenate([hs[t][rows] for t, rows in enumerate(active)])     # (sum n, H)
-    return prev_h.T @ np.concatenate([da[t][rows] for t, rows in enumerate(active)])
+    if _all_rows(steps, N):
+        return hs[:-1].reshape(T * N, hs.shape[2]).T @ da.reshape(T * N, G)
+    prev_h = np.concatenate([hs[t, :n] for t, n in enumerate(steps)])           # (sum n, H)
+    return prev_h.T @ np.concatenate([da[t, :n] for t, n in enumerate(steps)])
 
 
 def active_rows(lengths, N, T):
@@ -305,8 +307,7 @@ def sequence_lengths(mask):
     mask: (N, T) booleans. Returns (N,) ints: 1 + the index of the row's last
     True, 0 for a row with none.
     """
-    N, T = mask.shape
-    last = T - np.argmax(mask[:, ::-1], axis=1)
+    last = mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)
     return np.where(mask.any(axis=1), last, 0)
 
 
@@ -444,10 +445,9 @@ def lstm_recurrence_forward(a, h0, Wh, lengths=None):
     """
     T, N, H = _check_projection(a, h0, Wh, 4)
     steps = active_rows(lengths, N, T)
-    alloc = np.empty if lengths is None else np.zeros
-    hs = alloc((T + 1, N, H), dtype=np.result_type(a, h0, Wh))
-    cs = alloc((T + 1, N, H), dtype=hs.dtype)
-    tanh_cs = alloc((T, N, H), dtype=hs.dtype)
+    hs = _zeros_past_lengths((T + 1, N, H), np.result_type(a, h0, Wh), steps)
+    cs = _zeros_past_lengths((T + 1, N, H), hs.dtype, steps)
+    tanh_cs = _zeros_past_lengths((T, N, H), hs.dtype, steps)
     hs[0] = h0
     cs[0] = 0
     for t, n in enumerate(steps):

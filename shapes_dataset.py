@@ -250,10 +250,13 @@ def _make_splits(sizes, seed, image_dir):
     splits = {}
     for (_, split, *_), chunk in zip(jobs, chunks):
         splits.setdefault(split, []).append(chunk)
-    return {split: (sum((c[0] for c in parts), []), np.concatenate([c[1] for c in parts]),
-                    np.concatenate([c[2] for c in parts]), sum((c[3] for c in parts), []),
-                    np.concatenate([c[4] for c in parts]))
-            for split, parts in splits.items()}
+    return {split: _join(parts) for split, parts in splits.items()}
+
+
+def _join(parts):
+    """One split's chunks as one: lists end to end, arrays stacked."""
+    return tuple(sum(field, []) if isinstance(field[0], list) else np.concatenate(field)
+                 for field in zip(*parts))
 
 
 def _sizes(num_train, num_val, num_test, num_novel):

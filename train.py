@@ -140,10 +140,11 @@ def build_solver(args, data, run_dir):
         verbose=not args.no_progress)
 
 
-def build_scst_solver(args, data, data_dir, builtin, model, run_dir):
+def build_scst_solver(args, data, data_dir, builtin, model, run_dir, best_val_cider=None):
     """The self-critical phase: continues from ``model`` with the reward of
     --scst-reward, chooses its checkpoint on val CIDEr-D as the first phase
-    does, and writes its checkpoints to run_dir/self_critical."""
+    does (with ``best_val_cider``, the first phase's best: ``model`` stays the
+    best until beaten), and writes its checkpoints to run_dir/self_critical."""
     rewards = []
     kind = args.scst_reward if args.scst_reward != "auto" else (
         "cider+scene" if builtin else "cider")
@@ -164,6 +165,8 @@ def build_scst_solver(args, data, data_dir, builtin, model, run_dir):
         keep_best="CIDEr", restore_best=True, print_every=args.print_every,
         verbose=not args.no_progress,
         objective=SelfCritical(reward, samples=args.scst_samples, baseline=args.scst_baseline))
+    if best_val_cider is not None:
+        solver.best_metric, solver.best_params = best_val_cider, dict(model.params)
     return solver
 
 
@@ -241,16 +244,15 @@ def main(argv=None):
     if args.init_model is None and args.scst_resume is None:
         phases.append(("--resume", build_solver(args, data, run_dir)))
     if args.scst_epochs:
+        best = None
         if phases:
-            model = phases[0][1].model
+            model, best = phases[0][1].model, phases[0][1].best_metric
         elif args.scst_resume is not None:          # the checkpoint holds the weights
             model = model_for_checkpoint(args.scst_resume)
         else:
             model = CaptioningRNN.load(args.init_model)
-        scst = build_scst_solver(args, data, data_dir, builtin, model, run_dir)
-        if phases:          # the cross-entropy model stays the best until beaten on val
-            scst.best_metric, scst.best_params = phases[0][1].best_metric, dict(model.params)
-        phases.append(("--scst-resume", scst))
+        phases.append(("--scst-resume", build_scst_solver(args, data, data_dir, builtin, model,
+                                                          run_dir, best)))
     for flag, solver in phases:
         phase_start = time.perf_counter()
         try:

@@ -57,8 +57,8 @@ def one_seed(seed, args, data, folder, work):
     ce_seconds = time.perf_counter() - start
     before = test_figures(ce, data, folder)
     start = time.perf_counter()
-    scst = train.build_scst_solver(targs, data, folder, True, ce.model, work / f"sc{seed}")
-    scst.best_metric, scst.best_params = ce.best_metric, dict(ce.model.params)
+    scst = train.build_scst_solver(targs, data, folder, True, ce.model, work / f"sc{seed}",
+                                   ce.best_metric)
     scst.train()
     scst_seconds = time.perf_counter() - start
     after = test_figures(scst, data, folder)

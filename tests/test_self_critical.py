@@ -60,7 +60,7 @@ def test_weighted_loss_values(rng, cell):
     features = rng.standard_normal((5, 5))
     captions = captions_of_lengths(rng, [4, 1, 3, 0, 4], 7, 9)
     weights = np.array([0.5, -1.0, 2.0, 3.0, 0.0])
-    single = [5 * model.loss(features[[n]], captions[[n]])[0] / 5 for n in range(5)]
+    single = [model.loss(features[[n]], captions[[n]])[0] for n in range(5)]   # -log p
     loss, _ = model.loss(features, captions, weights=weights)
     assert loss == pytest.approx(float(np.dot(weights, single)) / 5, rel=1e-12)
     plain, plain_grads = model.loss(features, captions)

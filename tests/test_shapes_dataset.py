@@ -159,3 +159,33 @@ def test_same_dataset_whether_drawn_in_one_process_or_two(tmp_path, monkeypatch)
         np.testing.assert_array_equal(one[key], two[key], err_msg=key)
     assert [u.rsplit("/", 1)[1] for u in one["train_urls"]] == \
         [u.rsplit("/", 1)[1] for u in two["train_urls"]]
+
+
+def reference_features(img):
+    """generic_features.extract for one image, written plainly: convolution as
+    a sum over kernel offsets, ReLU of both signs, then 2 x 2 max pooling,
+    then each grid cell's maximum and mean (float64)."""
+    w1, w2 = generic_features._bank()
+
+    def layer(x, w, k):
+        s = x.shape[0] - k + 1
+        filters = w.T.astype(np.float64).reshape(-1, k, k, x.shape[2])      # (K, kh, kw, c)
+        z = sum(np.einsum("hwc,kc->hwk", x[i:i + s, j:j + s], filters[:, i, j])
+                for i in range(k) for j in range(k))
+        a = np.concatenate([np.maximum(z, 0), np.maximum(-z, 0)], axis=2)
+        half = s // 2
+        return a[:2 * half, :2 * half].reshape(half, 2, half, 2, -1).max(axis=(1, 3))
+
+    maps = layer(layer(img.astype(np.float64) / 127.5 - 1, w1, 5), w2, 3)   # (14, 14, 128)
+    g, cell = generic_features.GRID, maps.shape[0] // generic_features.GRID
+    cells = maps.reshape(g, cell, g, cell, -1)
+    return np.concatenate([cells.max(axis=(1, 3)).ravel(), cells.mean(axis=(1, 3)).ravel()])
+
+
+def test_generic_features_equal_a_plain_computation(rng):
+    scene = sd.random_scene(rng)
+    images = np.stack([sd.render_scene(scene, rng), sd.render_scene(sd.random_scene(rng), rng)])
+    got = generic_features.extract(images)
+    for img, row in zip(images, got):
+        want = reference_features(img)
+        np.testing.assert_allclose(row, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
