@@ -20,6 +20,11 @@ The probes learn from labels, which are easier to learn from than
 captions, and need not state the count, sizes or relations. Their test
 figure shows how well perception alone can do on object sets never seen in
 training. It is not a proof of a ceiling.
+
+With --model (a captioner's .npz, such as the model.npz of `python train.py`
+on the same dataset), it also prints that captioner's greedy captions'
+strict accuracy and how often they name exactly the right set, per split,
+and how many of its wrong test sets the linear probe gets wrong too.
 """
 import argparse
 import sys
@@ -31,8 +36,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import shapes_dataset                          # noqa: E402
-from coco_utils import load_coco_data          # noqa: E402
-from scene_grammar import COLOURS, SHAPES      # noqa: E402
+from captioning_rnn import CaptioningRNN      # noqa: E402
+from coco_utils import decode_captions, load_coco_data   # noqa: E402
+from scene_grammar import COLOURS, SHAPES, judge, parse  # noqa: E402
+from solver import caption_images              # noqa: E402
 
 SPLITS = ("train", "val", "test")
 
@@ -47,27 +54,35 @@ def pair_labels(scenes):
 
 
 def exact(scores, labels):
-    """Share of rows whose every label is predicted right (score > 0 means yes)."""
-    return float(np.mean(np.all((scores > 0) == (labels > 0), axis=1)))
+    """(M,) booleans: is every label of the row predicted right (score > 0
+    means yes)?"""
+    return np.all((scores > 0) == (labels > 0), axis=1)
+
+
+def _better(right, best):
+    """Is this probe setting's val figure above the best one's so far?"""
+    return best is None or right["val"].mean() > best["val"].mean()
 
 
 def linear_probe(x, y, weights=(0.1, 1, 10, 100, 1000)):
     """Ridge regression on +-1 targets; the ridge weight with the best val
-    figure. x, y: dicts of split -> (M, F) features, (M, 15) labels."""
+    figure. x, y: dicts of split -> (M, F) features, (M, 15) labels.
+    Returns split -> (M,) booleans, the rows whose set it gets right."""
     A = np.c_[x["train"], np.ones(len(x["train"]))]
     gram, target = A.T @ A, A.T @ (2 * y["train"] - 1)
     best = None
     for lam in weights:
         W = np.linalg.solve(gram + lam * np.eye(len(gram)), target)
         scores = {s: np.c_[x[s], np.ones(len(x[s]))] @ W for s in SPLITS}
-        figures = {s: exact(scores[s], y[s]) for s in SPLITS}
-        if best is None or figures["val"] > best["val"]:
-            best = figures
+        right = {s: exact(scores[s], y[s]) for s in SPLITS}
+        if _better(right, best):
+            best = right
     return best
 
 
 def mlp_probe(x, y, hidden, epochs, seed, batch=100, lr=1e-3, decay=1e-3):
-    """One hidden layer, logistic loss, Adam; the epoch with the best val figure."""
+    """One hidden layer, logistic loss, Adam; the epoch with the best val
+    figure. Same inputs and result as :func:`linear_probe`."""
     rng = np.random.default_rng(seed)
     F, L = x["train"].shape[1], y["train"].shape[1]
     params = [rng.standard_normal((F, hidden)) * np.sqrt(2 / F), np.zeros(hidden),
@@ -95,10 +110,36 @@ def mlp_probe(x, y, hidden, epochs, seed, batch=100, lr=1e-3, decay=1e-3):
                 m += 0.1 * (g - m)
                 v += 0.001 * (g * g - v)
                 p -= lr * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
-        figures = {s: exact(forward(x[s])[1], y[s]) for s in SPLITS}
-        if best is None or figures["val"] > best["val"]:
-            best = figures
+        right = {s: exact(forward(x[s])[1], y[s]) for s in SPLITS}
+        if _better(right, best):
+            best = right
     return best
+
+
+def names_the_set(caption, scene):
+    """Does the caption parse and name exactly the scene's colour-shape pairs?"""
+    claim = parse(caption)
+    return claim is not None and (sorted((c, s) for _, c, s in claim["objects"])
+                                  == sorted((o["colour"], o["shape"]) for o in scene))
+
+
+def captioner_figures(model, data, scenes, linear_right):
+    """Print a captioner's strict accuracy and right-set share per split, and
+    how many of its wrong test sets the linear probe misses too."""
+    print(f"captioner (greedy captions), {model.cell_type}:")
+    right = {}
+    for split in SPLITS:
+        ids = list(range(len(scenes[split])))
+        caps = caption_images(model, data[f"{split}_features"], ids,
+                              max_length=data[f"{split}_captions"].shape[1] - 1)
+        texts = decode_captions(caps, data["idx_to_word"], strip_special=True)
+        strict = np.mean([judge(t, sc) is None for t, sc in zip(texts, scenes[split])])
+        right[split] = np.array([names_the_set(t, sc) for t, sc in zip(texts, scenes[split])])
+        print(f"  {split:5s} strict accuracy {strict:.1%}, names the right set "
+              f"{right[split].mean():.1%}")
+    both = int(np.sum(~right["test"] & ~linear_right["test"]))
+    print(f"  of its {int(np.sum(~right['test']))} wrong test sets, the linear probe gets {both} "
+          f"wrong too")
 
 
 def main(argv=None):
@@ -108,21 +149,28 @@ def main(argv=None):
     ap.add_argument("--hidden", type=int, default=1024)
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", type=Path, default=None,
+                    help="also score this captioner (.npz) trained on the same dataset")
     args = ap.parse_args(argv)
+    model = CaptioningRNN.load(args.model) if args.model else None   # fail before the work
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.data_dir or shapes_dataset.generate_dataset(Path(tmp) / "ds")
         data = load_coco_data(folder)
         shapes_dataset.load_split(data, folder, "test")
-        y = {s: pair_labels(shapes_dataset.load_scenes(folder, s)) for s in SPLITS}
+        scenes = {s: shapes_dataset.load_scenes(folder, s) for s in SPLITS}
+    y = {s: pair_labels(scenes[s]) for s in SPLITS}
     feats = {s: data[f"{s}_features"].astype(np.float64) for s in SPLITS}
     mean, std = feats["train"].mean(0), feats["train"].std(0) + 1e-6
     x = {s: (f - mean) / std for s, f in feats.items()}
+    linear = linear_probe(x, y)
     print("images whose exact set of colour-shape pairs the probe predicts:")
-    for name, figures in (("linear", linear_probe(x, y)),
-                          (f"mlp ({args.hidden} hidden)",
-                           mlp_probe(x, y, args.hidden, args.epochs, args.seed))):
-        print(f"  {name:18s} train {figures['train']:.1%}  val {figures['val']:.1%}  "
-              f"test {figures['test']:.1%}")
+    for name, right in (("linear", linear),
+                        (f"mlp ({args.hidden} hidden)",
+                         mlp_probe(x, y, args.hidden, args.epochs, args.seed))):
+        print(f"  {name:18s} train {right['train'].mean():.1%}  val {right['val'].mean():.1%}"
+              f"  test {right['test'].mean():.1%}")
+    if model is not None:
+        captioner_figures(model, data, scenes, linear)
 
 
 if __name__ == "__main__":
