@@ -371,9 +371,8 @@ def library_products(model, features, captions):
     M = int(mask.sum())                              # targets the mask counts
     words = ([(V, W, kH), (V, kH, W), (W, V, kH)] if V < N * T else
              [(N * T, W, kH), (N * T, kH, W), (W, N * T, kH)])
-    packed = any(n < N for n in steps)         # then dWh is one product per step
     recurrence = ([(n, H, kH) for n in steps] + [(n, kH, H) for n in steps]
-                  + ([(H, n, kH) for n in steps if n] if packed else [(H, N * T, kH)]))
+                  + [(H, sum(steps), kH)])
     train = ([(N, D, H), (D, N, H)] + words + recurrence
              + [(M, H, V), (M, V, H), (H, M, V)])
     greedy = [(N, H, kH), (N, H, V)] * MAX_LENGTH
