@@ -11,8 +11,7 @@ and the model's sampling all call these cores. A sequence is split in two:
 the input projection of all timesteps (one matrix product) and the
 *recurrence* (:func:`rnn_recurrence_forward`, :func:`lstm_recurrence_forward`),
 which loops over time; backward mirrors it, with dx, dWx, dWh and db each one
-matrix product after the loop (dWh of packed sequences: one product per step,
-added up inside BLAS).
+matrix product after the loop.
 
 Packed sequences. Given ``lengths`` (rows sorted longest first, as cuDNN's
 packed sequences are), the recurrences run at step t only the rows still
@@ -277,8 +276,8 @@ def _recurrent_weight_grad(hs, da, steps):
 
     Without packing, one product over all T * N rows. With packed steps, each
     step's active rows are added into dWh by BLAS itself: as fast as stacking
-    the active rows into one product, without the copies (96 MiB less at the
-    peak of an LSTM step with N=512, H=1024 on COCO-length captions)."""
+    the active rows into one product, without the copies (about 115 MB at
+    N=512, H=1024 on COCO-length captions)."""
     T, N, G = da.shape
     H = hs.shape[2]
     if _all_rows(steps, N):
