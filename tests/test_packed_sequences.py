@@ -110,23 +110,3 @@ def test_bad_lengths_refused(rng, lengths, match):
     p = problem(rng, 1, 2, 2, 3)
     with pytest.raises(ValueError, match=match):
         rl.rnn_recurrence_forward(p["a"], p["h0"], p["Wh"], np.array(lengths))
-
-
-@pytest.mark.parametrize("dtype_a, dtype_out, contiguous", [
-    (np.float32, np.float32, True), (np.float64, np.float64, True),
-    (np.float64, np.float64, False), (np.float32, np.float64, True),
-    (np.float16, np.float16, True)])
-def test_add_product_adds_in_place_for_every_layout(rng, dtype_a, dtype_out, contiguous):
-    """dWh's packed accumulation: out += a.T @ b, through BLAS when it can,
-    by NumPy otherwise (other dtypes, strided rows), and always in place."""
-    a = rng.standard_normal((7, 5)).astype(dtype_a)
-    b = rng.standard_normal((7, 12)).astype(dtype_a)
-    if not contiguous:
-        a, b = a[::2], b[::2]
-    out = rng.standard_normal((5, 12)).astype(dtype_out)
-    expected = out.astype(np.float64) + a.astype(np.float64).T @ b.astype(np.float64)
-    before = out
-    rl._add_product(a, b, out)
-    assert out is before and out.dtype == dtype_out
-    tol = {np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype_a]
-    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * 10)
