@@ -32,14 +32,15 @@ from caption_metrics import score_captions               # noqa: E402
 from coco_utils import load_coco_data, references_by_image  # noqa: E402
 
 
-def generation_seconds(folder, one_process=False):
-    """Seconds to generate the default dataset into ``folder``."""
+def generation_seconds(folder, one_process=False, **sizes):
+    """Seconds to generate the dataset (default sizes unless ``sizes`` gives
+    num_train=... and the like) into ``folder``."""
     saved = shapes_dataset._PARALLEL_FROM
     if one_process:
         shapes_dataset._PARALLEL_FROM = float("inf")   # the path small datasets take
     try:
         start = time.perf_counter()
-        shapes_dataset.generate_dataset(folder)
+        shapes_dataset.generate_dataset(folder, **sizes)
         return time.perf_counter() - start
     finally:
         shapes_dataset._PARALLEL_FROM = saved

@@ -1,0 +1,55 @@
+"""The helpers behind README figures in benchmarks/bench_pipeline.py and
+the "uncached" column of benchmarks/bench_captioning.py."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import bench_captioning                  # noqa: E402
+import bench_pipeline                    # noqa: E402
+import shapes_dataset as sd              # noqa: E402
+from captioning_rnn import CaptioningRNN  # noqa: E402
+
+SMALL = dict(num_train=40, num_val=10, num_test=6, num_novel=4)
+
+
+@pytest.mark.parametrize("one_process", [False, True])
+def test_generation_is_timed_and_the_process_setting_put_back(tmp_path, one_process):
+    before = sd._PARALLEL_FROM
+    seconds = bench_pipeline.generation_seconds(tmp_path / "ds", one_process, **SMALL)
+    assert seconds > 0 and sd._PARALLEL_FROM == before
+    assert (tmp_path / "ds" / "DONE.json").is_file()
+
+
+def test_generation_setting_put_back_on_error(tmp_path):
+    before = sd._PARALLEL_FROM
+    with pytest.raises(ValueError, match="num_train"):
+        bench_pipeline.generation_seconds(tmp_path / "ds", True, num_train=0)
+    assert sd._PARALLEL_FROM == before
+
+
+def test_feature_time_and_meteor_without_java(tmp_path, monkeypatch):
+    folder = sd.generate_dataset(tmp_path / "ds", seed=1, **SMALL)
+    assert bench_pipeline.feature_ms_per_image(folder, count=8, repeat=1) > 0
+    monkeypatch.setattr(bench_pipeline.shutil, "which", lambda name: None)
+    assert bench_pipeline.meteor_seconds(folder, images=5) is None
+
+
+def test_uncached_greedy_recomputes_the_table_and_keeps_the_cache(monkeypatch):
+    model, features, _ = bench_captioning.make_problem("standard", "rnn", "coco")
+    features = features[:4]
+    expected = model.sample(features, max_length=bench_captioning.MAX_LENGTH)
+    cache = model._table_cache
+    seen, real = [], CaptioningRNN._word_table
+
+    def spy(self):
+        seen.append(self._table_cache)
+        return real(self)
+
+    monkeypatch.setattr(CaptioningRNN, "_word_table", spy)
+    got = bench_captioning.uncached_greedy(model, features)
+    np.testing.assert_array_equal(got, expected)
+    assert seen == [None] and model._table_cache is cache
