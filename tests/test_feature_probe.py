@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -73,3 +74,33 @@ def test_main_runs_on_a_generated_dataset(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "linear" in out and "mlp (8 hidden)" in out and out.count("  test ") == 3
     assert "names the right set" in out and "wrong test sets" in out
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_captioner_figures_count_right_captions_as_right(tmp_path, capsys, monkeypatch, shift):
+    """A 'captioner' that returns each image's first reference caption is
+    strictly right, with the right set, on every image of every split; one
+    that returns the next image's is not."""
+    folder = sd.generate_dataset(tmp_path / "ds", num_train=30, num_val=10, num_test=8,
+                                 num_novel=4, seed=5)
+    data = load_coco_data(folder)
+    sd.load_split(data, folder, "test")
+    scenes = {s: sd.load_scenes(folder, s) for s in fp.SPLITS}
+
+    def references(model, features, ids, max_length):
+        split = next(s for s in fp.SPLITS if data[f"{s}_features"] is features)
+        first = {}
+        for caption, image in zip(data[f"{split}_captions"], data[f"{split}_image_idxs"]):
+            first.setdefault(int(image), caption[1:])            # drop <START>
+        return np.stack([first[(i + shift) % len(ids)] for i in ids])
+
+    monkeypatch.setattr(fp, "caption_images", references)
+    linear = {s: np.zeros(len(scenes[s]), bool) for s in fp.SPLITS}
+    fp.captioner_figures(CaptioningRNN(data["word_to_idx"], input_dim=512, wordvec_dim=4,
+                                       hidden_dim=4, rng=0), data, scenes, linear)
+    out = capsys.readouterr().out
+    perfect = out.count("strict accuracy 100.0%, names the right set 100.0%")
+    if shift == 0:
+        assert perfect == 3 and "of its 0 wrong test sets" in out
+    else:
+        assert perfect == 0 and "of its 0 wrong test sets" not in out
