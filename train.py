@@ -203,22 +203,32 @@ def _split_metrics(solver, data, data_dir, builtin, split, args, meteor):
     max_images = args.val_images if split == "val" else None
     metrics = solver.caption_metrics(split, max_images, beam_size=args.beam_size, meteor=meteor)
     if builtin:
-        scenes = shapes_dataset.load_scenes(data_dir, split)
-        caps = caption_images(solver.model, data[f"{split}_features"], list(range(len(scenes))),
-                              max_length=data[f"{split}_captions"].shape[1] - 1,
-                              beam_size=args.beam_size)
-        texts = decode_captions(caps, data["idx_to_word"], strip_special=True)
-        metrics["strict_accuracy"], metrics["strict_errors"] = strict_accuracy(texts, scenes)
+        metrics["strict_accuracy"], metrics["strict_errors"] = scene_accuracy(
+            solver.model, data, data_dir, split, beam_size=args.beam_size)
     return metrics
+
+
+def caption_texts(model, data, split, image_ids, beam_size=1):
+    """The model's captions of a split's images (feature rows ``image_ids``)
+    as strings without special tokens: greedy, or beam search."""
+    caps = caption_images(model, data[f"{split}_features"], list(image_ids),
+                          max_length=data[f"{split}_captions"].shape[1] - 1, beam_size=beam_size)
+    return decode_captions(caps, data["idx_to_word"], strip_special=True)
+
+
+def scene_accuracy(model, data, data_dir, split, beam_size=1):
+    """Strict scene accuracy of the model's captions of every image of a
+    built-in split, and its error counts (scene_grammar.strict_accuracy)."""
+    scenes = shapes_dataset.load_scenes(data_dir, split)
+    texts = caption_texts(model, data, split, range(len(scenes)), beam_size)
+    return strict_accuracy(texts, scenes)
 
 
 def sample_figure(model, data, n=8, beam_size=1):
     """Val images with their generated and first reference captions."""
     refs = references_by_image(data, "val")
     ids = sorted(refs)[:n]
-    caps = caption_images(model, data["val_features"], ids,
-                          max_length=data["val_captions"].shape[1] - 1, beam_size=beam_size)
-    generated = decode_captions(caps, data["idx_to_word"], strip_special=True)
+    generated = caption_texts(model, data, "val", ids, beam_size)
     images, _ = load_images([data["val_urls"][i] for i in ids])  # None where a URL is dead
     return plot_samples(images, generated, [refs[i][0] for i in ids],
                         title="validation images: generated (gen) and reference (ref) captions")

@@ -36,11 +36,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import shapes_dataset                          # noqa: E402
+import train                                   # noqa: E402
 from captioning_rnn import CaptioningRNN      # noqa: E402
-from coco_utils import decode_captions, load_coco_data   # noqa: E402
+from coco_utils import load_coco_data          # noqa: E402
 from optim import adam                         # noqa: E402
 from scene_grammar import COLOURS, SHAPES, judge, parse  # noqa: E402
-from solver import caption_images              # noqa: E402
 
 SPLITS = ("train", "val", "test")
 
@@ -130,10 +130,7 @@ def captioner_figures(model, data, scenes, linear_right):
     print(f"captioner (greedy captions), {model.cell_type}:")
     right = {}
     for split in SPLITS:
-        ids = list(range(len(scenes[split])))
-        caps = caption_images(model, data[f"{split}_features"], ids,
-                              max_length=data[f"{split}_captions"].shape[1] - 1)
-        texts = decode_captions(caps, data["idx_to_word"], strip_special=True)
+        texts = train.caption_texts(model, data, split, range(len(scenes[split])))
         strict = np.mean([judge(t, sc) is None for t, sc in zip(texts, scenes[split])])
         right[split] = np.array([names_the_set(t, sc) for t, sc in zip(texts, scenes[split])])
         print(f"  {split:5s} strict accuracy {strict:.1%}, names the right set "

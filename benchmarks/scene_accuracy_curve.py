@@ -20,18 +20,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import shapes_dataset                                   # noqa: E402
-from coco_utils import decode_captions, load_coco_data  # noqa: E402
-from scene_grammar import strict_accuracy               # noqa: E402
-from solver import caption_images                       # noqa: E402
+from coco_utils import load_coco_data                   # noqa: E402
 import train                                            # noqa: E402
 
 
 def accuracy(model, data, folder, split):
-    scenes = shapes_dataset.load_scenes(folder, split)
-    caps = caption_images(model, data[f"{split}_features"], list(range(len(scenes))),
-                          max_length=data[f"{split}_captions"].shape[1] - 1)
-    return strict_accuracy(decode_captions(caps, data["idx_to_word"], strip_special=True),
-                           scenes)[0]
+    return train.scene_accuracy(model, data, folder, split)[0]
 
 
 def main(argv=None):

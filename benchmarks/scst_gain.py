@@ -22,19 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import shapes_dataset                                   # noqa: E402
 import train                                            # noqa: E402
 from captioning_rnn import CaptioningRNN                # noqa: E402
-from coco_utils import decode_captions, load_coco_data  # noqa: E402
-from scene_grammar import strict_accuracy               # noqa: E402
-from solver import caption_images                       # noqa: E402
+from coco_utils import load_coco_data                   # noqa: E402
 
 
 def test_figures(solver, data, folder):
     """Test CIDEr-D and strict scene accuracy of greedy captions."""
     cider = solver.caption_metrics("test", None, meteor=False)["CIDEr"]
-    scenes = shapes_dataset.load_scenes(folder, "test")
-    caps = caption_images(solver.model, data["test_features"], list(range(len(scenes))),
-                          max_length=data["test_captions"].shape[1] - 1)
-    texts = decode_captions(caps, data["idx_to_word"], strip_special=True)
-    return cider, strict_accuracy(texts, scenes)[0]
+    return cider, train.scene_accuracy(solver.model, data, folder, "test")[0]
 
 
 def one_seed(seed, args, data, folder, work):

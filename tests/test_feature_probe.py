@@ -87,14 +87,14 @@ def test_captioner_figures_count_right_captions_as_right(tmp_path, capsys, monke
     sd.load_split(data, folder, "test")
     scenes = {s: sd.load_scenes(folder, s) for s in fp.SPLITS}
 
-    def references(model, features, ids, max_length):
+    def references(model, features, ids, max_length, beam_size):
         split = next(s for s in fp.SPLITS if data[f"{s}_features"] is features)
         first = {}
         for caption, image in zip(data[f"{split}_captions"], data[f"{split}_image_idxs"]):
             first.setdefault(int(image), caption[1:])            # drop <START>
         return np.stack([first[(i + shift) % len(ids)] for i in ids])
 
-    monkeypatch.setattr(fp, "caption_images", references)
+    monkeypatch.setattr(fp.train, "caption_images", references)
     linear = {s: np.zeros(len(scenes[s]), bool) for s in fp.SPLITS}
     fp.captioner_figures(CaptioningRNN(data["word_to_idx"], input_dim=512, wordvec_dim=4,
                                        hidden_dim=4, rng=0), data, scenes, linear)
