@@ -33,7 +33,7 @@ import numpy as np
 from layers import check_float_array, check_shape, check_upstream, time_major
 # The exercise's temporal layers live in temporal_layers.py and are
 # re-exported here, so that `rnn_layers.temporal_softmax_loss` works as before.
-from temporal_layers import (  # noqa: F401  (re-exports)
+from rnn_captioning.temporal_layers import (  # noqa: F401  (re-exports)
     temporal_affine_backward, temporal_affine_forward, temporal_softmax_loss, vocab_loss,
     word_embedding_backward, word_embedding_forward, word_projection_backward,
     word_projection_forward,

@@ -1,15 +1,18 @@
-"""Installs the flat modules of the captioning library (``pip install -e .``).
+"""Installs the captioning library (``pip install -e .``).
 
-The modules live at the repository root, as in the exercise, so ``py_modules``
-lists them one by one instead of ``packages``.
+Top-level names are exactly the exercise's eight modules, which live at the
+repository root as in the exercise, and the one package of our extras,
+``rnn_captioning``. The commands at the root (train.py, caption.py,
+check_implementation.py) are not installed as modules: their console scripts
+point into the package.
 """
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
-# Every top-level module of the repository except this file.
 HERE = Path(__file__).resolve().parent
-MODULES = sorted(p.stem for p in HERE.glob("*.py") if p.stem != "setup")
+EXERCISE_MODULES = ["captioning_rnn", "coco_utils", "gradient_check", "image_utils", "layers",
+                    "optim", "rnn_layers", "solver"]
 
 setup(
     name="rnn-captioning",
@@ -19,7 +22,8 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    py_modules=MODULES,
+    py_modules=EXERCISE_MODULES,
+    packages=find_packages(include=["rnn_captioning", "rnn_captioning.*"]),
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",
@@ -27,6 +31,8 @@ setup(
         "matplotlib>=3.7",
         "h5py>=3.8",
         "tqdm>=4.65",
+        # one BLAS thread where results must not depend on the thread count
+        "threadpoolctl>=3.1",
         # tqdm's notebook progress bars (and no warning in Jupyter without them)
         "ipywidgets>=8.0",
         # BLEU, CIDEr-D, ROUGE-L (and METEOR when Java is present): the
@@ -44,9 +50,9 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "rnn-caption-train=train:main",
-            "rnn-caption=caption:main",
-            "rnn-check=check_implementation:main",
+            "rnn-caption-train=rnn_captioning.commands.train:main",
+            "rnn-caption=rnn_captioning.commands.caption:main",
+            "rnn-check=rnn_captioning.checker.report:main",
         ]
     },
 )

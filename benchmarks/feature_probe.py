@@ -35,12 +35,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import shapes_dataset                          # noqa: E402
-import train                                   # noqa: E402
-from captioning_rnn import CaptioningRNN      # noqa: E402
-from coco_utils import load_coco_data          # noqa: E402
-from optim import adam                         # noqa: E402
-from scene_grammar import COLOURS, SHAPES, judge, parse  # noqa: E402
+from rnn_captioning.scenes import dataset as shapes_dataset  # noqa: E402
+from rnn_captioning.evaluation import scenes as evaluation_scenes  # noqa: E402
+from captioning_rnn import CaptioningRNN  # noqa: E402
+from coco_utils import load_coco_data  # noqa: E402
+from optim import adam  # noqa: E402
+from rnn_captioning.scenes.grammar import COLOURS, SHAPES, judge, parse  # noqa: E402
 
 SPLITS = ("train", "val", "test")
 
@@ -130,7 +130,7 @@ def captioner_figures(model, data, scenes, linear_right):
     print(f"captioner (greedy captions), {model.cell_type}:")
     right = {}
     for split in SPLITS:
-        texts = train.caption_texts(model, data, split, range(len(scenes[split])))
+        texts = evaluation_scenes.caption_texts(model, data, split, range(len(scenes[split])))
         strict = np.mean([judge(t, sc) is None for t, sc in zip(texts, scenes[split])])
         right[split] = np.array([names_the_set(t, sc) for t, sc in zip(texts, scenes[split])])
         print(f"  {split:5s} strict accuracy {strict:.1%}, names the right set "
@@ -154,7 +154,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.data_dir or shapes_dataset.generate_dataset(Path(tmp) / "ds")
         data = load_coco_data(folder)
-        shapes_dataset.load_split(data, folder, "test")
+        evaluation_scenes.load_split(data, folder, "test")
         scenes = {s: shapes_dataset.load_scenes(folder, s) for s in SPLITS}
     y = {s: pair_labels(scenes[s]) for s in SPLITS}
     feats = {s: data[f"{s}_features"].astype(np.float64) for s in SPLITS}

@@ -19,13 +19,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import shapes_dataset                                   # noqa: E402
-from coco_utils import load_coco_data                   # noqa: E402
-import train                                            # noqa: E402
+from rnn_captioning.scenes import dataset as shapes_dataset  # noqa: E402
+from coco_utils import load_coco_data  # noqa: E402
+from rnn_captioning.evaluation import scenes as evaluation_scenes  # noqa: E402
+from rnn_captioning.commands import train  # noqa: E402
 
 
 def accuracy(model, data, folder, split):
-    return train.scene_accuracy(model, data, folder, split)[0]
+    return evaluation_scenes.scene_accuracy(model, data, folder, split)[0]
 
 
 def main(argv=None):
@@ -45,7 +46,7 @@ def main(argv=None):
         print(f"dataset generated in {time.perf_counter() - start:.0f} s", flush=True)
         data = load_coco_data(folder)
         for split in ("test", "novel"):
-            shapes_dataset.load_split(data, folder, split)
+            evaluation_scenes.load_split(data, folder, split)
         solver = train.build_solver(targs, data, Path(tmp) / "run")
         solver.val_every = 0                 # this script measures; no selection
         rows, trained = [], 0.0
@@ -60,7 +61,7 @@ def main(argv=None):
             print(f"{epoch:5d} {trained:8.0f} " + " ".join(f"{a:6.1%}" for a in accs),
                   flush=True)
     if args.png:
-        from plots import save_figure
+        from rnn_captioning.evaluation.plots import save_figure
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(6, 4))
         rows = np.array(rows)

@@ -19,16 +19,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import shapes_dataset                                   # noqa: E402
-import train                                            # noqa: E402
-from captioning_rnn import CaptioningRNN                # noqa: E402
-from coco_utils import load_coco_data                   # noqa: E402
+from rnn_captioning.scenes import dataset as shapes_dataset  # noqa: E402
+from rnn_captioning.evaluation import scenes as evaluation_scenes  # noqa: E402
+from rnn_captioning.commands import train  # noqa: E402
+from captioning_rnn import CaptioningRNN  # noqa: E402
+from coco_utils import load_coco_data  # noqa: E402
 
 
 def test_figures(solver, data, folder):
     """Test CIDEr-D and strict scene accuracy of greedy captions."""
     cider = solver.caption_metrics("test", None, meteor=False)["CIDEr"]
-    return cider, train.scene_accuracy(solver.model, data, folder, "test")[0]
+    return cider, evaluation_scenes.scene_accuracy(solver.model, data, folder, "test")[0]
 
 
 def one_seed(seed, args, data, folder, work):
@@ -82,7 +83,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.data_dir or shapes_dataset.generate_dataset(Path(tmp) / "ds")
         data = load_coco_data(folder)
-        shapes_dataset.load_split(data, folder, "test")
+        evaluation_scenes.load_split(data, folder, "test")
         print(f"settings: {args.scst_epochs} self-critical epochs, reward {args.reward}, "
               f"{args.samples} samples, {args.baseline} baseline, learning rate "
               f"{args.learning_rate}", flush=True)

@@ -1,7 +1,7 @@
 """caption_metrics: our thin wrapper around pycocoevalcap."""
 import pytest
 
-from caption_metrics import java_available, score_captions
+from rnn_captioning.evaluation.metrics import java_available, score_captions
 
 REFS = {1: ["a red circle", "there is a red circle"],
         2: ["a blue square and a red circle", "two shapes : a blue square and a red circle"]}

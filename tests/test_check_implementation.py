@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import check_implementation as ci
-from implementation_checks import SPECS
-from mistakes import CATALOGUE
+from rnn_captioning.checker import report as ci
+from rnn_captioning.checker.checks import SPECS
+from rnn_captioning.checker.mistakes import CATALOGUE
 from student_code import LAYERS, MODEL, OPTIM
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,10 +8,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import feature_probe as fp                  # noqa: E402
-import shapes_dataset as sd                 # noqa: E402
-from captioning_rnn import CaptioningRNN    # noqa: E402
-from coco_utils import load_coco_data       # noqa: E402
+import feature_probe as fp  # noqa: E402
+from rnn_captioning.scenes import dataset as sd
+from rnn_captioning.evaluation.scenes import load_split  # noqa: E402
+from captioning_rnn import CaptioningRNN  # noqa: E402
+from coco_utils import load_coco_data  # noqa: E402
 
 
 def test_pair_labels_mark_each_colour_shape_pair():
@@ -84,7 +85,7 @@ def test_captioner_figures_count_right_captions_as_right(tmp_path, capsys, monke
     folder = sd.generate_dataset(tmp_path / "ds", num_train=30, num_val=10, num_test=8,
                                  num_novel=4, seed=5)
     data = load_coco_data(folder)
-    sd.load_split(data, folder, "test")
+    load_split(data, folder, "test")
     scenes = {s: sd.load_scenes(folder, s) for s in fp.SPLITS}
 
     def references(model, features, ids, max_length, beam_size):
@@ -94,7 +95,7 @@ def test_captioner_figures_count_right_captions_as_right(tmp_path, capsys, monke
             first.setdefault(int(image), caption[1:])            # drop <START>
         return np.stack([first[(i + shift) % len(ids)] for i in ids])
 
-    monkeypatch.setattr(fp.train, "caption_images", references)
+    monkeypatch.setattr(fp.evaluation_scenes, "caption_images", references)
     linear = {s: np.zeros(len(scenes[s]), bool) for s in fp.SPLITS}
     fp.captioner_figures(CaptioningRNN(data["word_to_idx"], input_dim=512, wordvec_dim=4,
                                        hidden_dim=4, rng=0), data, scenes, linear)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import rnn_layers as rl
 from captioning_rnn import CaptioningRNN
-from checkpoint_io import load_npz
+from rnn_captioning.files.checkpoints import load_npz
 from coco_utils import decode_captions, sample_coco_minibatch
 from solver import CHECKPOINT_KIND, CaptioningSolver
 from toy_data import make_toy_data

@@ -3,8 +3,8 @@ wrong captions of each kind fail with that kind."""
 import numpy as np
 import pytest
 
-import shapes_dataset as sd
-from scene_grammar import captions_of, judge, parse, strict_accuracy
+from rnn_captioning.scenes import dataset as sd
+from rnn_captioning.scenes.grammar import captions_of, judge, parse, strict_accuracy
 
 
 def obj(colour, shape, size, x, y):

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from pycocoevalcap.cider.cider import Cider
 
-from caption_metrics import tokenize
+from rnn_captioning.evaluation.metrics import tokenize
 from captioning_rnn import CaptioningRNN
-from cider_reward import CiderD
+from rnn_captioning.self_critical.reward import CiderD
 from helpers import check_scalar_grad
-from self_critical import SceneReward, SelfCritical
+from rnn_captioning.self_critical.training import SceneReward, SelfCritical
 from solver import CaptioningSolver
 from toy_data import make_toy_data
 

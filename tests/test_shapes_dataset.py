@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import coco_utils as cu
-import generic_features
-import shapes_dataset as sd
-from scene_grammar import judge
+from rnn_captioning.scenes import features as generic_features
+from rnn_captioning.scenes import dataset as sd
+from rnn_captioning.evaluation.scenes import load_split
+from rnn_captioning.scenes.grammar import judge
 from image_utils import load_image
 
 
@@ -67,12 +68,12 @@ def test_deterministic(small_dataset, tmp_path):
 def test_extra_splits_in_the_same_layout(small_dataset):
     data = cu.load_coco_data(small_dataset)
     for split, n in (("test", 12), ("novel", 8)):
-        sd.load_split(data, small_dataset, split)
+        load_split(data, small_dataset, split)
         assert data[f"{split}_features"].shape == (n, 60)        # PCA: 60 training images
         assert data[f"{split}_captions"].shape == (5 * n, 17)
         assert len(data[f"{split}_urls"]) == n and len(sd.load_scenes(small_dataset, split)) == n
     with pytest.raises(ValueError, match="'test' or 'novel'"):
-        sd.load_split(data, small_dataset, "train")
+        load_split(data, small_dataset, "train")
 
 
 def test_splits_keep_object_sets_and_novel_pairs_apart(small_dataset):

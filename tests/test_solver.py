@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from captioning_rnn import CaptioningRNN
-from checkpoint_io import load_npz
+from rnn_captioning.files.checkpoints import load_npz
 from solver import CHECKPOINT_KIND, CaptioningSolver
 from toy_data import make_toy_data
 

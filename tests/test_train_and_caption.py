@@ -4,12 +4,12 @@ import re
 
 import pytest
 
-import caption
-from caption_metrics import java_available
-import shapes_dataset as sd
-import train
+from rnn_captioning.commands import caption
+from rnn_captioning.evaluation.metrics import java_available
+from rnn_captioning.scenes import dataset as sd
+from rnn_captioning.commands import train
 from captioning_rnn import CaptioningRNN
-from checkpoint_io import load_npz
+from rnn_captioning.files.checkpoints import load_npz
 from solver import CHECKPOINT_KIND
 
 SMALL = ["--epochs", "2", "--hidden-dim", "32", "--wordvec-dim", "16", "--batch-size", "50",

@@ -43,15 +43,16 @@ from pathlib import Path
 import h5py
 import imageio.v3 as iio
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-import generic_features
-from checkpoint_io import atomic_write
+from rnn_captioning.scenes import features as generic_features
+from rnn_captioning.files.checkpoints import atomic_write
 from image_utils import resize_image
-from scene_grammar import COLOURS, SHAPES, captions_of
+from rnn_captioning.scenes.grammar import COLOURS, SHAPES, captions_of
 
 __all__ = ["ensure_dataset", "generate_dataset", "default_dir", "random_scene",
            "render_scene", "scene_captions", "extract_features", "pca_features",
-           "load_scenes", "load_pca", "load_split", "featurize_images", "VOCAB", "SPLITS",
+           "load_scenes", "load_pca", "featurize_images", "VOCAB", "SPLITS",
            "NOVEL_PAIRS"]
 
 VERSION = 4                     # 3: generic features, shared colours, test and novel splits;
@@ -213,8 +214,11 @@ def _make_chunk(job):
             row[:len(ids)] = ids
             captions.append(row)
             image_idxs.append(i)
-    return (scenes, np.stack(captions), np.asarray(image_idxs, dtype=np.int32), urls,
-            extract_features(np.stack(images)))
+    # One BLAS thread in every path: OpenBLAS's rounding depends on its thread
+    # count, and the features must not depend on how many processes drew them.
+    with threadpool_limits(1):
+        features = extract_features(np.stack(images))
+    return scenes, np.stack(captions), np.asarray(image_idxs, dtype=np.int32), urls, features
 
 
 @contextmanager
@@ -289,7 +293,7 @@ def generate_dataset(out_dir=None, *, num_train=8000, num_val=500, num_test=500,
     return out_dir
 
 
-def _captions_file(split):
+def captions_file(split):
     # train and val share the COCO file; the extra splits have one each
     return "coco2014_captions.h5" if split in ("train", "val") else f"{split}2014_captions.h5"
 
@@ -299,7 +303,7 @@ def _write_dataset(tmp, sizes, seed):
     splits = _make_splits(sizes, seed, tmp / "images")
     mean, components = _fit_pca(splits["train"][4].astype(np.float64), PCA_DIM)
     for s, (scenes, caps, idxs, urls, raw) in splits.items():
-        with h5py.File(tmp / _captions_file(s), "a") as f:
+        with h5py.File(tmp / captions_file(s), "a") as f:
             f[f"{s}_captions"], f[f"{s}_image_idxs"] = caps, idxs
         with h5py.File(tmp / f"{s}2014_vgg16_fc7.h5", "w") as f:
             f["features"] = raw
@@ -326,18 +330,6 @@ def ensure_dataset(out_dir=None, *, num_train=8000, num_val=500, num_test=500,
     except (OSError, ValueError):
         pass
     return generate_dataset(out_dir, **{f"num_{k}": v for k, v in sizes.items()}, seed=seed)
-
-
-def load_split(data, data_dir, split, pca_features=True):
-    """Add an extra split ('test' or 'novel') of the dataset in ``data_dir`` to
-    ``data`` (the dict of load_coco_data): {split}_captions, _image_idxs,
-    _features, _urls, as for train and val. Returns data."""
-    from coco_utils import load_coco_split     # coco_utils reads the COCO layout
-    if split not in ("test", "novel"):
-        raise ValueError(f"split must be 'test' or 'novel', got {split!r}")
-    data.update(load_coco_split(Path(data_dir), split, _captions_file(split), pca_features,
-                                len(data["idx_to_word"])))
-    return data
 
 
 def load_scenes(data_dir, split):

@@ -25,7 +25,7 @@ the images in the split's features.
 import numpy as np
 
 from coco_utils import decode_captions
-from scene_grammar import judge
+from rnn_captioning.scenes.grammar import judge
 
 __all__ = ["SelfCritical", "SceneReward"]
 

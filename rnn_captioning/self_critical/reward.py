@@ -18,7 +18,7 @@ from math import log
 
 import numpy as np
 
-from caption_metrics import tokenize
+from rnn_captioning.evaluation.metrics import tokenize
 
 __all__ = ["CiderD", "ngram_counts"]
 

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 from matplotlib.figure import Figure
 
-from checkpoint_io import atomic_write
+from rnn_captioning.files.checkpoints import atomic_write
 
 __all__ = ["plot_training", "plot_samples", "save_figure"]
 
