@@ -142,7 +142,7 @@ class CaptioningRNN:
           word t+1, and <NULL> targets are masked out
         - weights: optional (N,) floats of any sign: the loss becomes
           sum_n weights[n] * (-log p(caption n)) / N, the self-critical
-          policy gradient's (see self_critical.py); None is today's loss
+          policy gradient's (see rnn_captioning/self_critical/training.py); None is today's loss
 
         Returns a tuple of:
         - loss: float, summed over time, averaged over N
@@ -282,7 +282,7 @@ class CaptioningRNN:
         return captions
 
     def beam_search(self, features, beam_size=3, max_length=30, length_penalty=0.0):
-        """Best caption of each image by beam search (see beam_search.py).
+        """Best caption of each image by beam search (see rnn_captioning/decoding.py).
 
         Inputs:
         - features: (N, D)

@@ -1,5 +1,5 @@
 """Recurrent layers for captioning: vanilla RNN and LSTM (and, re-exported
-from temporal_layers.py, word embedding, temporal affine and the masked
+from rnn_captioning/temporal_layers.py, word embedding, temporal affine and the masked
 temporal softmax loss, so that the exercise's imports work unchanged).
 
 Letters: N batch, T time, D input size, H hidden size, V vocabulary size.
@@ -22,7 +22,7 @@ their upstream gradients are ignored (they belong to no sequence).
 
 Memory layout. Recurrent state is stored time-major, (T, N, H), so that each
 step works on a contiguous (N, H) block; the (N, T, H) arrays the functions
-return are views of that memory (see temporal_layers.py, whose functions
+return are views of that memory (see rnn_captioning/temporal_layers.py, whose functions
 accept either layout without copying).
 
 Every function computes in the floating dtype of its inputs (float32 in,
@@ -31,7 +31,7 @@ float32 out) and validates its arguments at the boundary.
 import numpy as np
 
 from layers import check_float_array, check_shape, check_upstream, time_major
-# The exercise's temporal layers live in temporal_layers.py and are
+# The exercise's temporal layers live in rnn_captioning/temporal_layers.py and are
 # re-exported here, so that `rnn_layers.temporal_softmax_loss` works as before.
 from rnn_captioning.temporal_layers import (  # noqa: F401  (re-exports)
     temporal_affine_backward, temporal_affine_forward, temporal_softmax_loss, vocab_loss,

@@ -3,7 +3,7 @@
 The functions below are the exercise's, written the plain way (one timestep
 at a time, as a learner writes them) with a ``bugs`` argument: a set of
 mistake ids from :data:`CATALOGUE` to make on purpose. With no bugs they equal
-the library (tested). The checker (implementation_checks.py) runs a learner's
+the library (tested). The checker (checks.py) runs a learner's
 failing function and these variants on the same inputs and names the variant
 that the learner's outputs match. A bug in a step function reaches every
 function built on it, as it does in a learner's code.

@@ -112,7 +112,7 @@ def _in_child(paths, name, timeout):
 
 def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None):
     """Check every exercise function found in ``paths`` (or those named in
-    ``only``); a list of result dicts (see implementation_checks.check_function)."""
+    ``only``); a list of result dicts (see checks.check_function)."""
     from rnn_captioning.checker import checks as ic
     specs = [s for s in ic.SPECS if only is None or s.name in only]
     unknown = set(only or ()) - {s.name for s in ic.SPECS}

@@ -38,7 +38,7 @@ def caption_texts(model, data, split, image_ids, beam_size=1):
 
 def scene_accuracy(model, data, data_dir, split, beam_size=1):
     """Strict scene accuracy of the model's captions of every image of a
-    built-in split, and its error counts (scene_grammar.strict_accuracy)."""
+    built-in split, and its error counts (scenes.grammar.strict_accuracy)."""
     scenes = scenes_dataset.load_scenes(data_dir, split)
     texts = caption_texts(model, data, split, range(len(scenes)), beam_size)
     return strict_accuracy(texts, scenes)

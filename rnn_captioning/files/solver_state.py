@@ -1,6 +1,6 @@
 """The solver's checkpoint file: what it holds, and the check of all of it.
 
-A checkpoint is one .npz archive (see checkpoint_io): the model's parameters,
+A checkpoint is one .npz archive (see checkpoints.py): the model's parameters,
 the optimiser state per parameter (arrays as ``optim/<param>/<key>``, scalars
 in the metadata), the best parameters so far (``best/<param>``), the loss,
 gradient-norm and reward histories (rewards: self-critical steps), and JSON

@@ -3,8 +3,8 @@
 So that training, the notebooks and the tests run on a fresh machine with no
 download, this module renders small images of one to three coloured shapes,
 writes five reference captions per image from a small grammar
-(scene_grammar.py), computes generic image features from the pixels
-(generic_features.py), and stores everything in the file layout, keys, dtypes
+(grammar.py), computes generic image features from the pixels
+(features.py), and stores everything in the file layout, keys, dtypes
 and special tokens of the exercise's ``coco_captioning`` folder (see
 coco_utils.py). Generation is deterministic; the result is cached.
 
@@ -157,7 +157,7 @@ def scene_captions(objects, rng, k=5):
 
 def extract_features(images):
     """Raw generic features of images (M, S, S, 3) uint8 -> (M, F) float32
-    (see generic_features.py: nothing in them knows this dataset)."""
+    (see features.py: nothing in them knows this dataset)."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 3):
         raise ValueError(f"images must have shape (M, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), "

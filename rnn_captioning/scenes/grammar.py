@@ -3,7 +3,7 @@
 Captions come from a small grammar: object phrases ``a [size] colour shape``
 put into one of the templates below, with a spatial relation between two
 objects. The same templates generate the reference captions
-(shapes_dataset.py) and parse a model's captions here, so the metric judges
+(dataset.py) and parse a model's captions here, so the metric judges
 exactly the language the references teach.
 
 A caption counts as right under :func:`judge` only if it parses in the

@@ -99,7 +99,7 @@ class SelfCritical:
 
 class SceneReward:
     """The built-in dataset's strict scene metric as a reward: ``value`` for a
-    caption that is entirely true of its image (scene_grammar.judge), else 0.
+    caption that is entirely true of its image (scenes.grammar.judge), else 0.
 
     - scenes: list of each training image's objects (shapes_dataset.load_scenes)
     - value: the reward of a right caption (10 matches CIDEr-D's 0-10 range
