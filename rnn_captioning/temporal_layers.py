@@ -69,15 +69,20 @@ def word_embedding_forward(x, W):
     """Look up the vectors of words.
 
     Inputs:
-    - x: (N, T) integer word indices, each in [0, V)
+    - x: integer word indices, each in [0, V), of any shape: (N, T) in the
+      exercise, (N,) for one word per caption while sampling (the exercise's
+      ``W[x]`` takes any index array, so this does too)
     - W: (V, D) word vectors
 
     Returns a tuple of:
-    - out: (N, T, D), a view of time-major memory (see the module docstring)
+    - out: x.shape + (D,); for (N, T) a view of time-major memory (see the
+      module docstring)
     - cache: (x, W)
     """
     W = check_float_array("W", W, ndim=2)
-    x = check_index_array("x", x, W.shape[0], ndim=2)
+    x = check_index_array("x", x, W.shape[0])
+    if x.ndim != 2:
+        return W[x], (x, W)
     return W[x.T].swapaxes(0, 1), (x, W)
 
 
@@ -85,7 +90,7 @@ def word_embedding_backward(dout, cache):
     """Backward pass of :func:`word_embedding_forward`.
 
     Inputs:
-    - dout: (N, T, D) upstream gradients
+    - dout: x.shape + (D,) upstream gradients, (N, T, D) in the exercise
     - cache: (x, W) from the forward pass
 
     Returns:
@@ -94,9 +99,12 @@ def word_embedding_backward(dout, cache):
     x, W = cache
     V, D = W.shape
     dout = check_upstream("dout", dout, x.shape + (D,))
-    rows, time_first = _rows(dout)
-    return scatter_add_rows(_row_order(x, time_first), rows, V).astype(
-        np.result_type(W, dout), copy=False)
+    if x.ndim == 2:
+        rows, time_first = _rows(dout)
+        index = _row_order(x, time_first)
+    else:
+        rows, index = dout.reshape(x.size, D), x.reshape(-1)
+    return scatter_add_rows(index, rows, V).astype(np.result_type(W, dout), copy=False)
 
 
 def word_projection_forward(x, W, Wx, b):

@@ -290,6 +290,24 @@ def test_word_embedding_backward_gradcheck(rng, N, T, V, D):
     check_layer_grads(lambda W_: rl.word_embedding_forward(x, W_)[0], {"W": W}, dout, {"dW": dW})
 
 
+@pytest.mark.parametrize("shape", [(), (1,), (4,), (2, 2, 3)])
+def test_word_embedding_takes_any_index_array_as_the_exercise_does(rng, shape):
+    """W[x] of the exercise: one word per caption while sampling is a (N,)
+    array; out is x.shape + (D,), and dW accumulates every use."""
+    V, D = 3, 4
+    x = rng.integers(V, size=shape)
+    W = rng.standard_normal((V, D))
+    out, cache = rl.word_embedding_forward(x, W)
+    np.testing.assert_array_equal(out, W[x])
+    dout = rng.standard_normal(x.shape + (D,))
+    dW = rl.word_embedding_backward(dout, cache)
+    expected = np.zeros((V, D))
+    for ix in np.ndindex(*x.shape):
+        expected[x[ix]] += dout[ix]
+    np.testing.assert_allclose(dW, expected, rtol=1e-12, atol=1e-12, err_msg="dW")
+    check_layer_grads(lambda W_: rl.word_embedding_forward(x, W_)[0], {"W": W}, dout, {"dW": dW})
+
+
 def test_word_embedding_backward_accumulates_repeats():
     x = np.array([[1, 1, 1], [0, 1, 2]])
     W = np.zeros((4, 2))
@@ -437,7 +455,7 @@ def test_backward_bad_upstream_shape(rng):
     (np.array([[0, 5]]), ValueError, r"outside the valid range \[0, 5\)"),
     (np.array([[-1, 2]]), ValueError, "outside the valid range"),
     (np.array([[0.0, 1.0]]), TypeError, "integer word indices"),
-    (np.array([0, 1]), ValueError, "x must have 2 dimensions"),
+    (np.array([[[0, 7]]]), ValueError, "outside the valid range"),
 ])
 def test_word_embedding_bad_indices(x, exc, match):
     with pytest.raises(exc, match=match):

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["CATALOGUE", "Mistake", "variant_namespace"]
+__all__ = ["CATALOGUE", "ACCEPTED", "Mistake", "variant_namespace"]
 
 Mistake = namedtuple("Mistake", "id functions description equation")
 
@@ -84,6 +84,55 @@ CATALOGUE = [
     Mistake("rmsprop_no_square", ("rmsprop",),
             "RMSProp averages dw instead of dw**2",
             "cache = decay * cache + (1 - decay) * dw**2"),
+    # seen in real learners' files
+    Mistake("sample_starts_with_start", ("CaptioningRNN.sample",),
+            "the returned caption starts with <START>, so every word is one place late",
+            "captions[:, t] = the word chosen at step t (the first chosen word is captions[:, 0])"),
+    Mistake("sample_starts_with_null", ("CaptioningRNN.sample",),
+            "the returned caption starts with <NULL> (the slot of <START>), so every word is "
+            "one place late",
+            "captions[:, t] = the word chosen at step t (the first chosen word is captions[:, 0])"),
+    Mistake("sample_hc_swapped", ("CaptioningRNN.sample",),
+            "sampling takes the LSTM's (next_h, next_c) the wrong way round: scores and the next "
+            "step use the cell state as the hidden state",
+            "next_h, next_c, _ = lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)"),
+    Mistake("sample_c_reset", ("CaptioningRNN.sample",),
+            "sampling resets the LSTM cell state to zero at every step instead of carrying it",
+            "c_t = f * c_{t-1} + i * g, with c_{t-1} from the previous step"),
+    Mistake("c0_is_h0", ("lstm_forward", "CaptioningRNN.loss", "CaptioningRNN.sample"),
+            "the LSTM cell state starts at h0 (the projected features) instead of zero",
+            "c_0 = 0"),
+    Mistake("sample_h_not_updated", ("CaptioningRNN.sample",),
+            "sampling never updates the hidden state: every step starts again from h0",
+            "h_t = step(x_t, h_{t-1}), with h_{t-1} from the previous step"),
+    Mistake("adam_t_from_1", ("adam",),
+            "Adam's step counter starts at 1 and is incremented before use, so the first "
+            "update uses t = 2",
+            "t = t + 1 before the update, from t = 0: the first update uses t = 1"),
+    Mistake("g_grad_on_activated", ("lstm_step_backward", "lstm_backward"),
+            "the derivative of g is 1 - tanh(g)**2 of the already activated g; g is tanh(a_g) "
+            "already, so it is 1 - g**2",
+            "d tanh(a_g)/da_g = 1 - g**2"),
+    Mistake("dh0_not_set", ("rnn_backward", "lstm_backward"),
+            "dh0 is never set: it stays zero instead of the gradient carried out of step 0",
+            "dh0 = dprev_h of the backward step at t = 0"),
+    Mistake("proj_grads_from_h0", ("CaptioningRNN.loss",),
+            "dW_proj and db_proj are computed from h0 instead of from dh0",
+            "dW_proj = features^T dh0;  db_proj = sum_n dh0[n]"),
+    Mistake("backward_steps_independent", ("rnn_backward", "lstm_backward"),
+            "each step's backward is taken apart: nothing is carried from step t+1 and the "
+            "weight gradients are those of one step instead of summed over all",
+            "dh_t(total) = dh[:, t] + dprev_h from step t+1;  dW = sum_t dW_t"),
+]
+
+# Forms that differ from the library's in rounding only, both published: a
+# learner's code in one of them passes, with a note saying which it is.
+ACCEPTED = [
+    Mistake("adam_paper_step", ("adam",),
+            "Adam in the paper's efficient form (Kingma & Ba, section 2): the bias corrections "
+            "are folded into the step size, so epsilon is added to sqrt(v) uncorrected",
+            "alpha_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t);  w -= alpha_t * m / "
+            "(sqrt(v) + eps)"),
 ]
 
 
@@ -135,8 +184,9 @@ def _backward_steps(dh, caches, step_backward, carry_name, bugs, cell_state=Fals
     dprev_h = np.zeros_like(dh[:, 0])
     dprev_c = np.zeros_like(dprev_h)
     dx, dWx, dWh, db = None, 0, 0, 0
+    independent = "backward_steps_independent" in bugs
     for t in reversed(range(T)):
-        upstream = dh[:, t] if carry_name in bugs else dh[:, t] + dprev_h
+        upstream = dh[:, t] if carry_name in bugs or independent else dh[:, t] + dprev_h
         if cell_state:
             dx_t, dprev_h, dprev_c, dWx_t, dWh_t, db_t = step_backward(
                 upstream, dprev_c, caches[t], bugs=bugs)
@@ -144,9 +194,13 @@ def _backward_steps(dh, caches, step_backward, carry_name, bugs, cell_state=Fals
             dx_t, dprev_h, dWx_t, dWh_t, db_t = step_backward(upstream, caches[t], bugs=bugs)
         dx = np.zeros((N, T, dx_t.shape[1]), dh.dtype) if dx is None else dx
         dx[:, t] = dx_t
+        if independent:                               # what the loop left: step 0's
+            dWx, dWh, db = dWx_t, dWh_t, db_t
+            continue
         dWx, db = dWx + dWx_t, db + db_t
         dWh = dWh_t if "dWh_last_step_only" in bugs and t == 0 else dWh + dWh_t
-    return dx, dprev_h, dWx, dWh, db
+    dh0 = np.zeros_like(dprev_h) if "dh0_not_set" in bugs else dprev_h
+    return dx, dh0, dWx, dWh, db
 
 
 def rnn_backward(dh, caches, bugs=()):
@@ -178,17 +232,28 @@ def lstm_step_backward(dnext_h, dnext_c, cache, bugs=()):
     dc = dnext_c + dnext_h * o * (1 if plain_h else 1 - tanh_c ** 2)
     da = {"i": dc * g * i * (1 - i), "f": dc * prev_c * f * (1 - f),
           "o": do * (1 - o ** 2) if "tanh_on_o" in bugs else do * o * (1 - o),
-          "g": dc * i * (g * (1 - g) if "sigmoid_on_g" in bugs else 1 - g ** 2)}
+          "g": dc * i * _g_grad(g, bugs)}
     da = np.concatenate([da[name] for name in order], axis=1)     # (N, 4H)
     dprev_c = dc if "dprev_c_without_f" in bugs else dc * f
     return da @ Wx.T, da @ Wh.T, dprev_c, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def _g_grad(g, bugs):
+    """dg/da_g from the activated g."""
+    if "sigmoid_on_g" in bugs:
+        return g * (1 - g)
+    return 1 - np.tanh(g) ** 2 if "g_grad_on_activated" in bugs else 1 - g ** 2
+
+
+def _c0(h0, bugs):
+    return h0.copy() if "c0_is_h0" in bugs else np.zeros_like(h0)
 
 
 def lstm_forward(x, h0, Wx, Wh, b, bugs=()):
     """x: (N, T, D), h0: (N, H) -> h: (N, T, H); the cell starts at zero."""
     def step(xt, h, c, bugs):
         return lstm_step_forward(xt, h, c, Wx, Wh, b, bugs)
-    h, caches = _run_steps(step, x, [h0, np.zeros_like(h0)], bugs)
+    h, caches = _run_steps(step, x, [h0, _c0(h0, bugs)], bugs)
     return _sequence_states(h, h0, bugs), caches
 
 
@@ -282,25 +347,46 @@ class CaptioningRNN:
         dh, grads["W_vocab"], grads["b_vocab"] = temporal_affine_backward(dscores, affine_cache)
         dx, dh0, grads["Wx"], grads["Wh"], grads["b"] = backward(dh, cell_cache, bugs)
         grads["W_embed"] = word_embedding_backward(dx, embed_cache, bugs)
+        if "proj_grads_from_h0" in bugs:
+            dh0 = h0
         grads["W_proj"], grads["b_proj"] = features.T @ dh0, dh0.sum(axis=0)
         return loss, grads
 
     def sample(self, features, max_length=30):
         p, bugs = self.params, self.bugs
         N = features.shape[0]
-        h = features @ p["W_proj"] + p["b_proj"]
-        c = np.zeros_like(h)
+        h0 = features @ p["W_proj"] + p["b_proj"]
+        h, c = h0, _c0(h0, bugs)
         words = np.full(N, self._start)
-        captions = np.full((N, max_length), self._null, dtype=np.int64)
+        chosen = []
         for t in range(max_length):
             x = p["W_embed"][np.full(N, self._start) if "sample_feeds_start" in bugs else words]
-            if self.cell_type == "rnn":
-                h, _ = rnn_step_forward(x, h, p["Wx"], p["Wh"], p["b"], bugs)
-            else:
-                h, c, _ = lstm_step_forward(x, h, c, p["Wx"], p["Wh"], p["b"], bugs)
-            words = (h @ p["W_vocab"] + p["b_vocab"]).argmax(axis=1)
-            captions[:, t] = words
-        return captions
+            next_h, next_c = self._sample_step(x, h, c)
+            words = (next_h @ p["W_vocab"] + p["b_vocab"]).argmax(axis=1)
+            chosen.append(words)
+            if "sample_h_not_updated" not in bugs:
+                h, c = next_h, next_c
+        return self._returned(np.stack(chosen, axis=1))
+
+    def _sample_step(self, x, h, c):
+        """One step of sampling: (next_h, next_c) as the learner's code keeps them."""
+        p, bugs = self.params, self.bugs
+        if self.cell_type == "rnn":
+            return rnn_step_forward(x, h, p["Wx"], p["Wh"], p["b"], bugs)[0], c
+        next_h, next_c, _ = lstm_step_forward(x, h, c, p["Wx"], p["Wh"], p["b"], bugs)
+        if "sample_hc_swapped" in self.bugs:
+            next_h, next_c = next_c, next_h
+        if "sample_c_reset" in self.bugs:
+            next_c = np.zeros_like(next_c)
+        return next_h, next_c
+
+    def _returned(self, chosen):
+        """The (N, max_length) captions returned, from the words chosen at each step."""
+        first = {"sample_starts_with_start": self._start, "sample_starts_with_null": self._null}
+        for bug, word in first.items():
+            if bug in self.bugs:
+                return np.concatenate([np.full((len(chosen), 1), word), chosen[:, :-1]], axis=1)
+        return chosen
 
 
 # -- update rules ----------------------------------------------------------------------
@@ -331,13 +417,17 @@ def rmsprop(w, dw, config=None, bugs=()):
 def adam(w, dw, config=None, bugs=()):
     config = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
               **(config or {})}
-    b1, b2, t = config["beta1"], config["beta2"], config.get("t", 0) + 1
+    b1, b2 = config["beta1"], config["beta2"]
+    t = config.get("t", 1 if "adam_t_from_1" in bugs else 0) + 1
     m = b1 * config.get("m", np.zeros_like(w)) + (1 - b1) * dw
     v = b2 * config.get("v", np.zeros_like(w)) + (1 - b2) * dw ** 2
     config.update(m=m, v=v, t=t)
+    lr, eps = config["learning_rate"], config["epsilon"]
+    if "adam_paper_step" in bugs:                 # the paper's form, accepted
+        return w - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps), config
     if "adam_no_bias_correction" not in bugs:
         m, v = m / (1 - b1 ** t), v / (1 - b2 ** t)
-    return w - config["learning_rate"] * m / (np.sqrt(v) + config["epsilon"]), config
+    return w - lr * m / (np.sqrt(v) + eps), config
 
 
 _FUNCTIONS = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",

@@ -1,187 +1,237 @@
 """Check a learner's own exercise code against the library, and say what is wrong.
 
     python check_implementation.py path/to/rnn_layers.py
-    python check_implementation.py rnn_layers.py classifiers/rnn.py optim.py --json
+    python check_implementation.py cs231n/rnn_layers.py cs231n/classifiers/rnn.py \
+        cs231n/optim.py --json
 
 Give any of your files: the layers (``rnn_step_forward`` ... ``lstm_backward``,
 ``word_embedding_*``, ``temporal_*``), the model file with ``CaptioningRNN``
-(its ``from ..rnn_layers import *`` finds your layers file) and ``optim.py``.
-Every exercise function found is checked on several shapes (N=1, T=1 and
-H != D among them): signature, values against the library, gradients against
-the library and against centred differences, float32 in -> float32 out, no
-input modified. Each failure gets a diagnosis: the known mistake whose wrong
-variant reproduces your outputs, with the equation it breaks.
+(its ``from ..rnn_layers import *`` finds your layers file, or the library's
+when you do not give yours) and ``optim.py``. Every exercise function your
+files define is checked on several shapes (N=1, T=1 and H != D among them):
+signature, values against the library, gradients against the library and
+against centred differences. Each failure gets a diagnosis: the known
+mistakes whose wrong variants reproduce your outputs, with the equation each
+breaks. Functions your files do not define are not counted; stubs are
+reported as not implemented yet.
 
-Your code runs in a child process, one per function, with a time limit:
-syntax errors, import errors, hangs and crashes are reported, never fatal.
-The exit status is 0 only when every function checked passes. In a notebook:
-``from check_implementation import check; check("rnn_layers.py")``.
+Your code runs in child processes with a time limit: syntax errors, import
+errors, hangs and crashes are reported, never fatal, and each file is read on
+its own. The exit status is 0 when every function found passes. In a
+notebook: ``from rnn_captioning.checker.report import check;
+check("rnn_layers.py")``.
 """
 import argparse
-import importlib.util
+import contextlib
+import io
 import json
 import multiprocessing
 import sys
-import traceback
-import types
+import time
+from multiprocessing.connection import wait
 from pathlib import Path
 
-__all__ = ["check", "run_checks", "format_report", "main"]
+from rnn_captioning.checker.loading import LAYER_FUNCTIONS, RULES, load_namespace, survey
+
+__all__ = ["check", "run_checks", "format_report", "passed", "main"]
 
 DEFAULT_TIMEOUT = 30.0
-_GROUPS = {"CaptioningRNN.loss": "model", "CaptioningRNN.sample": "model", "sgd": "optim",
-           "sgd_momentum": "optim", "rmsprop": "optim", "adam": "optim"}
+FAILING = ("fail", "crashed")
 
 
-def _load_learner(paths):
-    """The learner's files as one namespace. Layer files load first; a model
-    file's exercise-style imports (``from ..rnn_layers import *``, or the flat
-    ``from rnn_layers import *``) get the learner's layers when given."""
-    import rnn_layers            # the library first: it keeps its own references
-    import layers
-    paths = [Path(p) for p in paths]
-    is_model = {p: "class CaptioningRNN" in p.read_text(encoding="utf-8", errors="replace")
-                for p in paths}
-    package = types.ModuleType("cs231n")
-    package.__path__ = []
-    classifiers = types.ModuleType("cs231n.classifiers")
-    classifiers.__path__ = []
-    sys.modules.update({"cs231n": package, "cs231n.classifiers": classifiers,
-                        "cs231n.layers": layers, "cs231n.rnn_layers": rnn_layers})
-    modules = []
-    for path in sorted(paths, key=lambda p: is_model[p]):
-        name = f"cs231n.classifiers.{path.stem}" if is_model[path] else f"learner_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        module.__package__ = "cs231n.classifiers" if is_model[path] else ""
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        if not is_model[path] and hasattr(module, "rnn_step_forward"):
-            sys.modules["cs231n.rnn_layers"] = sys.modules["rnn_layers"] = module
-        if path.stem == "optim":
-            sys.modules["cs231n.optim"] = module
-        modules.append(module)
-    names = {n for m in modules for n in vars(m) if not n.startswith("_")}
-    return types.SimpleNamespace(**{n: next(getattr(m, n) for m in modules if hasattr(m, n))
-                                    for n in names})
-
-
-def _child(paths, name, conn):
-    """In the child: load the learner's files and check one function (None:
-    only load them)."""
+def _child(files, target, name, conn):
+    """In the child: load the learner's file ``target`` (with the ``files`` it
+    may import) and check the function ``name`` (None: only load it)."""
     try:
-        from rnn_captioning.checker import checks as ic    # the library before the learner's aliases
-        learner = _load_learner(paths)
-        if name is None:
-            conn.send({"loaded": True})
-            return
-        spec = next(s for s in ic.SPECS if s.name == name)
-        conn.send(ic.check_function(spec, learner))
+        # the learner's prints go nowhere: the report (and --json) is ours alone
+        with contextlib.redirect_stdout(io.StringIO()):
+            from rnn_captioning.checker import checks
+            module = load_namespace(target, files)
+            if name is None:
+                conn.send({"loaded": True})
+                return
+            spec = next(s for s in checks.SPECS if s.name == name)
+            conn.send(checks.check_function(spec, module))
     except BaseException as e:      # SyntaxError, ImportError, SystemExit: report them
-        where = ""
-        if isinstance(e, SyntaxError):
-            where = f" ({Path(e.filename or '').name}, line {e.lineno})"
-        frames = [f for f in traceback.extract_tb(e.__traceback__)
-                  if str(f.filename) in {str(Path(p).resolve()) for p in paths}
-                  or str(f.filename) in {str(p) for p in paths}]
-        if frames and not where:
-            where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
-        conn.send({"error": f"{type(e).__name__}: {e}{where}"})
+        conn.send({"error": _load_error(e, target)})
     finally:
         conn.close()
 
 
-def _in_child(paths, name, timeout):
-    """Run _child in a fresh process; (result, None) or (None, why it failed)."""
-    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=([str(p) for p in paths], name, send), daemon=True)
-    proc.start()
-    send.close()
-    try:
-        if receive.poll(timeout):
-            return receive.recv(), None
-        return None, f"timed out after {timeout:g} s (an endless loop?)"
-    except EOFError:
-        return None, "the process died without a result (a crash in native code?)"
-    finally:
-        proc.kill()
-        proc.join()
-        receive.close()
+def _load_error(e, target):
+    """An error raised while a file ran, with the file and line in it."""
+    import traceback
+    if isinstance(e, SyntaxError):
+        return f"{type(e).__name__}: {e.msg} ({Path(e.filename or '').name}, line {e.lineno})"
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if not Path(f.filename).resolve().is_relative_to(Path(__file__).resolve().parents[1])
+              and "importlib" not in f.filename]
+    where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(e).__name__}: {e}{where}"
 
 
 def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None):
-    """Check every exercise function found in ``paths`` (or those named in
-    ``only``); a list of result dicts (see checks.check_function)."""
-    from rnn_captioning.checker import checks as ic
-    specs = [s for s in ic.SPECS if only is None or s.name in only]
-    unknown = set(only or ()) - {s.name for s in ic.SPECS}
+    """Check every exercise function the files in ``paths`` define (or those
+    named in ``only``); a list of result dicts (see checks.check_function),
+    one per function, and one per file that could not be read or run
+    (status 'crashed', name the file's name)."""
+    from rnn_captioning.checker import checks
+    known = [s.name for s in checks.SPECS]
+    unknown = set(only or ()) - set(known)
     if unknown:
-        raise ValueError(f"unknown exercise functions {sorted(unknown)}; known: "
-                         f"{[s.name for s in ic.SPECS]}")
+        raise ValueError(f"unknown exercise functions {sorted(unknown)}; known: {known}")
     for p in paths:
         if not Path(p).is_file():
             raise FileNotFoundError(f"no such file: {p}")
-    loaded, why = _in_child(paths, None, timeout)
-    if loaded is None or "error" in loaded:
-        message = f"could not load your files: {why or loaded['error']}"
-        return [_result(s.name, "crashed", message) for s in specs]
-    results = []
-    for spec in specs:
-        result, why = _in_child(paths, spec.name, timeout)
+    files = [survey(p) for p in paths]
+    results, loaded = [], []
+    # models last: a model file runs on the layers files that ran before it
+    for f in sorted(files, key=lambda f: f.kind == "model"):
+        error = f.error
+        if error is None and f.kind is not None:
+            done, why = _in_child(loaded, f, None, timeout)
+            error = why or done.get("error")
+        if error is not None:
+            results.append(_result(f.path.name, "crashed", f"could not run {f.path}: {error}"))
+        else:
+            loaded.append(f)
+    owner = {name: f for f in loaded if f.kind is not None for name in f.defines}
+    names = [n for n in known if only is None or n in only]
+    jobs = [(loaded, owner[n], n) for n in names if n in owner]
+    checked = dict(zip([n for n in names if n in owner], _in_children(jobs, timeout)))
+    for name in names:
+        if name not in owner:
+            results.append(_result(name, "absent", "not in the given files"))
+            continue
+        result, why = checked[name]
         if result is None or "error" in result:
-            result = _result(spec.name, "crashed", why or result["error"])
+            result = _result(name, "crashed", why or result["error"])
         results.append(result)
     return results
 
 
+def _in_children(jobs, timeout, workers=2):
+    """Run _child for each (files, target, name), ``workers`` processes at a
+    time (learners' machines have two cores or more), each with its own time
+    limit; a list of (result, None) or (None, why it failed), in job order."""
+    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    out, pending, running = [None] * len(jobs), list(enumerate(jobs)), {}
+    while pending or running:
+        while pending and len(running) < workers:
+            i, (files, target, name) = pending.pop(0)
+            receive, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(files, target, name, send), daemon=True)
+            proc.start()
+            send.close()
+            running[receive] = (i, proc, time.monotonic() + timeout)
+        deadline = min(d for _, _, d in running.values())
+        for receive in wait(list(running), timeout=max(0.0, deadline - time.monotonic())):
+            i, proc, _ = running.pop(receive)
+            try:
+                out[i] = receive.recv(), None
+            except EOFError:
+                out[i] = None, "the process died without a result (a crash in native code?)"
+            _stop(proc, receive)
+        for receive, (i, proc, d) in list(running.items()):
+            if time.monotonic() >= d:
+                out[i] = None, f"timed out after {timeout:g} s (an endless loop?)"
+                del running[receive]
+                _stop(proc, receive)
+    return out
+
+
+def _in_child(files, target, name, timeout):
+    """One _child run: (result, None) or (None, why it failed)."""
+    return _in_children([(files, target, name)], timeout, workers=1)[0]
+
+
+def _stop(proc, receive):
+    proc.kill()
+    proc.join()
+    receive.close()
+
+
 def _result(name, status, message):
     return {"name": name, "status": status, "score": 0.0, "errors": {}, "checks": {},
-            "message": message, "diagnosis": None}
-
-
-def _given(results):
-    """Groups (layers, model, optim) the learner gave at least one function of."""
-    return {_GROUPS.get(r["name"], "layers") for r in results if r["status"] != "missing"}
+            "notes": [], "message": message, "diagnosis": None, "diagnoses": []}
 
 
 def passed(results):
-    """Every function checked passed (absent groups are not counted against)."""
-    given = _given(results)
-    checked = [r for r in results if _GROUPS.get(r["name"], "layers") in given]
-    return bool(checked) and all(r["status"] == "pass" for r in checked)
+    """Nothing failed or crashed, and at least one function was checked."""
+    return any(r["status"] == "pass" for r in results) and \
+        not any(r["status"] in FAILING for r in results)
+
+
+_LABELS = {"pass": "PASS", "fail": "FAIL", "crashed": "CRASHED", "todo": "TODO"}
 
 
 def format_report(results):
-    """One line per function, then a diagnosis for each failure."""
-    given = _given(results)
+    """One line per function found, what was absent, then a diagnosis for
+    each failure and the notes."""
     lines = []
     for r in results:
-        if _GROUPS.get(r["name"], "layers") not in given:
+        if r["status"] == "absent":
             continue
         worst = max(r["errors"].values(), default=0.0)
         detail = r["message"] if r["status"] != "pass" else f"max relative error {worst:.1e}"
-        lines.append(f"{r['name']:26s} {r['status'].upper():8s} {detail}")
+        lines.append(f"{r['name']:26s} {_LABELS[r['status']]:8s} {detail}")
+    absent = _absent_groups([r["name"] for r in results if r["status"] == "absent"])
+    if absent:
+        lines += ["", f"not in your files (not counted): {absent}"]
     failures = [r for r in results if r["status"] == "fail"]
     if failures:
         lines += ["", "Diagnosis:"]
     for r in failures:
-        worst = ", ".join(f"{k} {v:.1e}" for k, v in r["errors"].items() if v >= 1e-7)
-        lines.append(f"- {r['name']}: relative errors {worst or 'small'}")
-        d = r["diagnosis"]
-        if d:
-            lines.append(f"    looks like: {d['description']}")
-            lines.append(f"    the equation it breaks: {d['equation']}")
-        elif r["checks"].get("values") is False and \
-                r["checks"].get("gradients vs centred differences"):
-            lines.append("    the gradients match centred differences of your own forward: "
-                         "the forward it relies on is what differs from the exercise")
-        else:
-            lines.append("    no known mistake matches; compare with the equations "
-                         "line by line")
+        lines += _diagnosis_lines(r)
+    noted = [r for r in results if r["notes"]]
+    if noted:
+        lines += ["", "Notes (they do not change the result):"]
+    for r in noted:
+        lines += [f"- {r['name']}: {note}" for note in r["notes"]]
     lines.append("")
-    lines.append("ALL CHECKS PASS" if passed(results) else "SOME CHECKS FAIL")
+    lines.append(_verdict(results))
     return "\n".join(lines)
+
+
+def _absent_groups(names):
+    """'the layer functions, CaptioningRNN, sgd_momentum' for a list of names."""
+    groups = {"the layer functions": LAYER_FUNCTIONS,
+              "CaptioningRNN": ("CaptioningRNN.loss", "CaptioningRNN.sample"),
+              "the update rules": RULES}
+    shown = []
+    for label, members in groups.items():
+        if set(members) <= set(names):
+            shown.append(label)
+        else:
+            shown += [n for n in names if n in members]
+    return ", ".join(shown)
+
+
+def _diagnosis_lines(r):
+    worst = ", ".join(f"{k} {v:.1e}" for k, v in r["errors"].items() if v >= 1e-7)
+    lines = [f"- {r['name']}: relative errors {worst or 'small'}"]
+    for d in r["diagnoses"]:
+        shown = "" if set(d["outputs"]) >= set(r["errors"]) else f" (in {', '.join(d['outputs'])})"
+        lines.append(f"    looks like{shown}: {d['description']}")
+        lines.append(f"    the equation it breaks: {d['equation']}")
+    if r["diagnoses"]:
+        return lines
+    if r["checks"].get("values") is False and r["checks"].get("gradients vs centred differences"):
+        lines.append("    the gradients match centred differences of your own forward: "
+                     "the forward it relies on is what differs from the exercise")
+    else:
+        lines.append("    no known mistake matches; compare with the equations line by line")
+    return lines
+
+
+def _verdict(results):
+    todo = sum(r["status"] == "todo" for r in results)
+    rest = f" ({todo} not implemented yet)" if todo else ""
+    if passed(results):
+        return f"ALL CHECKS PASS{rest}"
+    if not any(r["status"] in FAILING for r in results):
+        return f"NOTHING TO CHECK YET{rest}"
+    return f"SOME CHECKS FAIL{rest}"
 
 
 def check(*paths, timeout=DEFAULT_TIMEOUT, only=None):
@@ -197,15 +247,27 @@ def main(argv=None):
     ap.add_argument("files", nargs="+", type=Path, help="your exercise files")
     ap.add_argument("--json", action="store_true",
                     help="print a JSON report (name, status, score, message per function)")
+    ap.add_argument("--gradescope", type=Path, default=None, metavar="RESULTS_JSON",
+                    help="also write Gradescope's autograder results.json here")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                     help="seconds each function may take")
     ap.add_argument("--only", nargs="+", default=None, metavar="FUNCTION",
                     help="check only these functions (e.g. lstm_backward CaptioningRNN.loss)")
     args = ap.parse_args(argv)
+    from rnn_captioning.checker.gradescope import write_results
+    results, error = None, None
     try:
         results = run_checks(args.files, timeout=args.timeout, only=args.only)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        error = e
+    except BaseException as e:               # Ctrl-C, a bug of ours: still write the file
+        error = e
+        raise
+    finally:
+        if args.gradescope is not None:
+            write_results(args.gradescope, results, error)
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps([_json_entry(r) for r in results], indent=2))
@@ -216,10 +278,11 @@ def main(argv=None):
 
 def _json_entry(r):
     message = r["message"]
-    if r["diagnosis"]:
-        message += f"; looks like: {r['diagnosis']['description']}"
+    for d in r["diagnoses"]:
+        message += f"; looks like: {d['description']}"
     return {"name": r["name"], "status": r["status"], "score": r["score"],
             "message": message, "mistake": (r["diagnosis"] or {}).get("id"),
+            "mistakes": [d["id"] for d in r["diagnoses"]], "notes": r["notes"],
             "errors": {k: (v if v != float("inf") else None) for k, v in r["errors"].items()}}
 
 

@@ -1,0 +1,179 @@
+"""Reading a learner's files: what each defines, and loading them as the
+exercise's package layout expects, whatever the package is called.
+
+A learner gives files from their own layout: ``cs231n/rnn_layers.py``,
+``cs231n/classifiers/rnn.py``, ``cs231n/optim.py``, a fork's package name, or
+flat files in one folder. Each file is read on its own (:func:`survey`): a
+syntax error in one says nothing about the others. To run one, the imports it
+makes of the exercise's other modules (``from ..rnn_layers import *``,
+``from cs231n.layers import *``, ``from rnn_layers import *``,
+``from icv83551.rnn_layers import ...``) resolve to the learner's file of that
+name when it was given and loads, and to the library's otherwise.
+"""
+import ast
+import importlib.util
+import sys
+import types
+from collections import namedtuple
+from pathlib import Path
+
+from rnn_captioning.checker.reference import library
+
+__all__ = ["LearnerFile", "survey", "load_namespace", "LAYER_FUNCTIONS", "RULES"]
+
+LAYER_FUNCTIONS = (
+    "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
+    "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
+    "word_embedding_forward", "word_embedding_backward", "temporal_affine_forward",
+    "temporal_affine_backward", "temporal_softmax_loss")
+RULES = ("sgd", "sgd_momentum", "rmsprop", "adam")
+MODEL_METHODS = ("loss", "sample")
+
+# kind -> the module name the exercise's package gives such a file
+_MODULE_OF_KIND = {"layers": "rnn_layers", "optim": "optim", "base_layers": "layers"}
+
+# path, kind ('layers', 'model', 'optim', 'base_layers' or None), the exercise
+# functions it defines (e.g. 'rnn_forward', 'CaptioningRNN.loss'), the error
+# that stops it from being read (or None), and its absolute imports
+LearnerFile = namedtuple("LearnerFile", "path kind defines error imports")
+
+
+def survey(path):
+    """What one file is and defines, read without running it."""
+    path = Path(path)
+    source = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as e:
+        error = f"SyntaxError: {e.msg} ({path.name}, line {e.lineno})"
+        return LearnerFile(path, _kind_from_name(path), (), error, ())
+    defines = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    exercise = [n for n in defines if n in LAYER_FUNCTIONS + RULES]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "CaptioningRNN":
+            methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+            exercise += [f"CaptioningRNN.{m}" for m in MODEL_METHODS if m in methods]
+    imports = sorted({node.module for node in ast.walk(tree)
+                      if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module}
+                     | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                        for a in node.names})
+    return LearnerFile(path, _kind(path, exercise, defines), tuple(exercise), None,
+                       tuple(imports))
+
+
+def _kind(path, exercise, defines):
+    if any(name.startswith("CaptioningRNN.") for name in exercise):
+        return "model"
+    if any(name in LAYER_FUNCTIONS for name in exercise):
+        return "layers"
+    if any(name in RULES for name in exercise):
+        return "optim"
+    if "affine_forward" in defines:
+        return "base_layers"
+    return _kind_from_name(path)
+
+
+def _kind_from_name(path):
+    return {"rnn_layers": "layers", "optim": "optim", "layers": "base_layers",
+            "rnn": "model", "captioning_rnn": "model"}.get(path.stem)
+
+
+# -- loading ------------------------------------------------------------------------------
+
+def _package(name):
+    """An empty package module ``name`` (and its parents) in sys.modules."""
+    parts = name.split(".")
+    for k in range(1, len(parts) + 1):
+        dotted = ".".join(parts[:k])
+        if dotted not in sys.modules:
+            module = types.ModuleType(dotted)
+            module.__path__ = []
+            sys.modules[dotted] = module
+
+
+def _library_rnn_layers():
+    """The library's layers as the editions' ``rnn_layers`` offer them: the
+    2021-2024 files define ``affine_forward``/``_backward`` there too."""
+    lib = library()
+    module = types.ModuleType("rnn_layers")
+    public = {n: getattr(lib.layers, n) for n in ("affine_forward", "affine_backward")}
+    public.update({n: getattr(lib.rnn_layers, n) for n in LAYER_FUNCTIONS})
+    module.__dict__.update(public, np=__import__("numpy"))
+    module.__all__ = sorted(public)
+    return module
+
+
+def _python2_shims():
+    """``from past.builtins import xrange`` (the 2016-2018 files) without the
+    ``future`` package installed."""
+    if importlib.util.find_spec("past") is None:
+        past, builtins_ = types.ModuleType("past"), types.ModuleType("past.builtins")
+        past.__path__, builtins_.xrange = [], range
+        sys.modules.update({"past": past, "past.builtins": builtins_})
+
+
+def _aliases(files):
+    """Every module name under which the learner's files may import one of
+    the exercise's modules: the edition's package, flat names, and any
+    package the files name in their absolute imports (a fork's)."""
+    packages = {"cs231n"}
+    for f in files:
+        for name in f.imports:
+            head, _, last = name.rpartition(".")
+            if head and last in ("rnn_layers", "layers", "optim", "classifiers"):
+                packages.add(head.removesuffix(".classifiers"))
+    return packages
+
+
+def _exec(path, name, package):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = package
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_namespace(target, files):
+    """Run the learner's file ``target`` (a LearnerFile) and return its module.
+
+    ``files`` are all the given files that read without error: the ones
+    ``target`` imports are run first (layers before the model). Call this in
+    a child process: it changes ``sys.modules``.
+    """
+    _python2_shims()
+    lib = library()
+    stand_ins = {"layers": lib.layers, "rnn_layers": _library_rnn_layers(), "optim": lib.optim}
+    packages = _aliases(files + [target])
+    order = {"base_layers": 0, "layers": 1, "optim": 2, "model": 3, None: 4}
+    needed = [f for f in files if f.kind in _MODULE_OF_KIND and f.path != target.path]
+    if target.kind != "model":
+        # a layers or optim file is checked on its own, with the library beside it
+        needed = [f for f in needed if f.kind == "base_layers"]
+    modules, learner_stems = dict(stand_ins), set()
+    for f in sorted(needed + [target], key=lambda f: order[f.kind]):
+        _register(modules, packages)
+        stem = _MODULE_OF_KIND.get(f.kind)
+        if f.kind == "model":
+            module = _exec(f.path, f"cs231n.classifiers.{f.path.stem}", "cs231n.classifiers")
+        else:
+            module = _exec(f.path, f"cs231n.{stem or f.path.stem}", "cs231n")
+        # a second layers file (say temporal_layers.py) does not take the name
+        # of the one called rnn_layers.py
+        if stem is not None and (stem not in learner_stems or f.path.stem == stem):
+            modules[stem] = module
+            learner_stems.add(stem)
+        if f.path == target.path:
+            return module
+    raise AssertionError("unreachable: the target is always loaded")
+
+
+def _register(modules, packages):
+    """Point every alias of the exercise's modules at the current choice."""
+    for package in packages:
+        _package(f"{package}.classifiers")
+        for stem, module in modules.items():
+            sys.modules[f"{package}.{stem}"] = module
+            setattr(sys.modules[package], stem, module)
+    for stem, module in modules.items():
+        sys.modules[stem] = module                     # the flat layout's imports
