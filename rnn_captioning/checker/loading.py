@@ -161,11 +161,25 @@ def load_namespace(target, files):
         # a second layers file (say temporal_layers.py) does not take the name
         # of the one called rnn_layers.py
         if stem is not None and (stem not in learner_stems or f.path.stem == stem):
-            modules[stem] = module
+            modules[stem] = _over(stand_ins[stem], module) if f.path != target.path else module
             learner_stems.add(stem)
         if f.path == target.path:
             return module
     raise AssertionError("unreachable: the target is always loaded")
+
+
+def _over(library_module, learner_module):
+    """The learner's module as the model file imports it: their functions,
+    and the library's for those their file does not define (a half-done
+    layers file should not crash a model that is not at fault)."""
+    merged = types.ModuleType(learner_module.__name__)
+    merged.__dict__.update({k: v for k, v in vars(library_module).items()
+                            if not k.startswith("_")})
+    merged.__dict__.update({k: v for k, v in vars(learner_module).items()
+                            if not k.startswith("__")})
+    merged.__file__ = learner_module.__file__
+    merged.__dict__.pop("__all__", None)
+    return merged
 
 
 def _register(modules, packages):
