@@ -45,7 +45,11 @@ setup(
             "hypothesis>=6.80",
             "nbmake>=1.5",
             "ipykernel>=6.25",
+            # the checker's PyTorch-edition tests (the CPU build on this machine's disk)
+            "torch==2.13.0",
         ],
+        # checking learners' PyTorch-edition files (2025-): python check_implementation.py
+        "torch": ["torch==2.13.0"],
         "bench": ["psutil>=5.9"],
     },
     entry_points={

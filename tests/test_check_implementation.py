@@ -252,3 +252,23 @@ def test_an_rnn_only_model_crash_names_the_lstm_case(tmp_path):
     [result] = ci.run_checks(paths, only=["CaptioningRNN.loss"])
     assert result["status"] == "crashed"
     assert "cell_type=lstm" in result["message"] and "N=" in result["message"]
+
+
+def test_pytorch_files_without_pytorch_say_how_to_install_it(monkeypatch, capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    model = ROOT / "tests" / "learners" / "torch_model_file_alone" / "cs231n" / "classifiers" \
+        / "rnn_pytorch.py"
+    assert ci.main([str(model)]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install -e ".[torch]"' in err and "torch==2.13.0" in err
+
+
+def test_pytorch_edition_reports_only_its_functions(capsys):
+    folder = ROOT / "tests" / "learners" / "torch_lstm_left_as_stubs"
+    status = ci.main([str(p) for p in sorted(folder.rglob("*.py"))])
+    out = capsys.readouterr().out
+    assert status == 0 and "ALL CHECKS PASS (2 not implemented yet)" in out
+    assert "backward" not in out and "update rules" not in out

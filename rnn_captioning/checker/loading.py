@@ -19,7 +19,8 @@ from pathlib import Path
 
 from rnn_captioning.checker.reference import library
 
-__all__ = ["LearnerFile", "survey", "load_namespace", "LAYER_FUNCTIONS", "RULES"]
+__all__ = ["LearnerFile", "survey", "load_namespace", "LAYER_FUNCTIONS", "RULES",
+           "TORCH_LAYER_FUNCTIONS", "is_torch"]
 
 LAYER_FUNCTIONS = (
     "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
@@ -28,9 +29,15 @@ LAYER_FUNCTIONS = (
     "temporal_affine_backward", "temporal_softmax_loss")
 RULES = ("sgd", "sgd_momentum", "rmsprop", "adam")
 MODEL_METHODS = ("loss", "sample")
+# the PyTorch edition (2025-): forward functions only; its given functions
+# (affine_forward, temporal_affine_forward, temporal_softmax_loss) and any
+# backward a learner adds are not the exercise's to check
+TORCH_LAYER_FUNCTIONS = ("rnn_step_forward", "rnn_forward", "word_embedding_forward",
+                         "lstm_step_forward", "lstm_forward")
 
 # kind -> the module name the exercise's package gives such a file
-_MODULE_OF_KIND = {"layers": "rnn_layers", "optim": "optim", "base_layers": "layers"}
+_MODULE_OF_KIND = {"layers": "rnn_layers", "optim": "optim", "base_layers": "layers",
+                   "torch_layers": "rnn_layers_pytorch"}
 
 # path, kind ('layers', 'model', 'optim', 'base_layers' or None), the exercise
 # functions it defines (e.g. 'rnn_forward', 'CaptioningRNN.loss'), the error
@@ -47,18 +54,27 @@ def survey(path):
     except SyntaxError as e:
         error = f"SyntaxError: {e.msg} ({path.name}, line {e.lineno})"
         return LearnerFile(path, _kind_from_name(path), (), error, ())
-    defines = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
-    exercise = [n for n in defines if n in LAYER_FUNCTIONS + RULES]
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "CaptioningRNN":
-            methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
-            exercise += [f"CaptioningRNN.{m}" for m in MODEL_METHODS if m in methods]
     imports = sorted({node.module for node in ast.walk(tree)
                       if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module}
                      | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                         for a in node.names})
-    return LearnerFile(path, _kind(path, exercise, defines), tuple(exercise), None,
-                       tuple(imports))
+    torch = any(name == "torch" or name.startswith("torch.") for name in imports)
+    defines = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    exercise = [n for n in defines if n in (TORCH_LAYER_FUNCTIONS if torch
+                                            else LAYER_FUNCTIONS + RULES)]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "CaptioningRNN":
+            methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+            exercise += [f"CaptioningRNN.{m}" for m in MODEL_METHODS if m in methods]
+    kind = _kind(path, exercise, defines)
+    if torch and kind in ("layers", "model"):
+        kind = f"torch_{kind}"
+    return LearnerFile(path, kind, tuple(exercise), None, tuple(imports))
+
+
+def is_torch(learner_file):
+    """Whether a surveyed file is of the PyTorch edition."""
+    return (learner_file.kind or "").startswith("torch_")
 
 
 def _kind(path, exercise, defines):
@@ -75,7 +91,8 @@ def _kind(path, exercise, defines):
 
 def _kind_from_name(path):
     return {"rnn_layers": "layers", "optim": "optim", "layers": "base_layers",
-            "rnn": "model", "captioning_rnn": "model"}.get(path.stem)
+            "rnn": "model", "captioning_rnn": "model", "rnn_layers_pytorch": "torch_layers",
+            "rnn_pytorch": "torch_model"}.get(path.stem)
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -120,7 +137,8 @@ def _aliases(files):
     for f in files:
         for name in f.imports:
             head, _, last = name.rpartition(".")
-            if head and last in ("rnn_layers", "layers", "optim", "classifiers"):
+            if head and last in ("rnn_layers", "layers", "optim", "classifiers",
+                                 "rnn_layers_pytorch"):
                 packages.add(head.removesuffix(".classifiers"))
     return packages
 
@@ -144,17 +162,21 @@ def load_namespace(target, files):
     _python2_shims()
     lib = library()
     stand_ins = {"layers": lib.layers, "rnn_layers": _library_rnn_layers(), "optim": lib.optim}
+    if is_torch(target):
+        from rnn_captioning.checker import torch_layers
+        stand_ins["rnn_layers_pytorch"] = torch_layers
     packages = _aliases(files + [target])
-    order = {"base_layers": 0, "layers": 1, "optim": 2, "model": 3, None: 4}
+    order = {"base_layers": 0, "layers": 1, "torch_layers": 1, "optim": 2, "model": 3,
+             "torch_model": 3, None: 4}
     needed = [f for f in files if f.kind in _MODULE_OF_KIND and f.path != target.path]
-    if target.kind != "model":
+    if target.kind not in ("model", "torch_model"):
         # a layers or optim file is checked on its own, with the library beside it
         needed = [f for f in needed if f.kind == "base_layers"]
     modules, learner_stems = dict(stand_ins), set()
     for f in sorted(needed + [target], key=lambda f: order[f.kind]):
         _register(modules, packages)
         stem = _MODULE_OF_KIND.get(f.kind)
-        if f.kind == "model":
+        if f.kind in ("model", "torch_model"):
             module = _exec(f.path, f"cs231n.classifiers.{f.path.stem}", "cs231n.classifiers")
         else:
             module = _exec(f.path, f"cs231n.{stem or f.path.stem}", "cs231n")

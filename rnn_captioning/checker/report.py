@@ -23,6 +23,7 @@ check("rnn_layers.py")``.
 """
 import argparse
 import contextlib
+import importlib.util
 import io
 import json
 import multiprocessing
@@ -31,7 +32,8 @@ import time
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from rnn_captioning.checker.loading import LAYER_FUNCTIONS, RULES, load_namespace, survey
+from rnn_captioning.checker.loading import (LAYER_FUNCTIONS, RULES, TORCH_LAYER_FUNCTIONS, is_torch,
+                                            load_namespace, survey)
 
 __all__ = ["check", "run_checks", "format_report", "passed", "main"]
 
@@ -45,17 +47,29 @@ def _child(files, target, name, conn):
     try:
         # the learner's prints go nowhere: the report (and --json) is ours alone
         with contextlib.redirect_stdout(io.StringIO()):
-            from rnn_captioning.checker import checks
             module = load_namespace(target, files)
             if name is None:
                 conn.send({"loaded": True})
                 return
-            spec = next(s for s in checks.SPECS if s.name == name)
-            conn.send(checks.check_function(spec, module))
+            conn.send(_check_one(name, target, module))
     except BaseException as e:      # SyntaxError, ImportError, SystemExit: report them
         conn.send({"error": _load_error(e, target)})
     finally:
         conn.close()
+
+
+def _check_one(name, target, module):
+    """The result of one function, by the checks of its file's edition."""
+    if is_torch(target):
+        from rnn_captioning.checker import torch_checks
+        spec = next(s for s in torch_checks.TORCH_SPECS if s.name == name)
+        return torch_checks.check_torch_function(spec, module)
+    from rnn_captioning.checker import checks
+    return checks.check_function(next(s for s in checks.SPECS if s.name == name), module)
+
+
+class TorchMissing(RuntimeError):
+    """A PyTorch-edition file was given and PyTorch is not installed."""
 
 
 def _load_error(e, target):
@@ -84,9 +98,14 @@ def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None):
         if not Path(p).is_file():
             raise FileNotFoundError(f"no such file: {p}")
     files = [survey(p) for p in paths]
+    if any(is_torch(f) for f in files):
+        if importlib.util.find_spec("torch") is None:
+            raise TorchMissing("these are PyTorch-edition files and PyTorch is not installed: "
+                               "pip install -e \".[torch]\" (torch==2.13.0, the CPU build)")
+        import torch  # noqa: F401  (once here, not in every child)
     results, loaded = [], []
     # models last: a model file runs on the layers files that ran before it
-    for f in sorted(files, key=lambda f: f.kind == "model"):
+    for f in sorted(files, key=lambda f: f.kind in ("model", "torch_model")):
         error = f.error
         if error is None and f.kind is not None:
             done, why = _in_child(loaded, f, None, timeout)
@@ -96,6 +115,8 @@ def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None):
         else:
             loaded.append(f)
     owner = {name: f for f in loaded if f.kind is not None for name in f.defines}
+    if files and all(is_torch(f) for f in files):     # the PyTorch edition has no more
+        known = [n for n in known if n in TORCH_LAYER_FUNCTIONS or n.startswith("Captioning")]
     names = [n for n in known if only is None or n in only]
     jobs = [(loaded, owner[n], n) for n in names if n in owner]
     checked = dict(zip([n for n in names if n in owner], _in_children(jobs, timeout)))
@@ -207,21 +228,26 @@ _WIDE = "float32 inputs give float64"
 def _absent_groups(names):
     """'the layer functions, CaptioningRNN, sgd_momentum' for a list of names."""
     groups = {"the layer functions": LAYER_FUNCTIONS,
+              "the layer functions ": TORCH_LAYER_FUNCTIONS,     # the PyTorch edition's
               "CaptioningRNN": ("CaptioningRNN.loss", "CaptioningRNN.sample"),
               "the update rules": RULES}
-    shown = []
+    shown, left = [], list(names)
     for label, members in groups.items():
-        if set(members) <= set(names):
-            shown.append(label)
-        else:
-            shown += [n for n in names if n in members]
-    return ", ".join(shown)
+        if set(members) <= set(left):
+            shown.append(label.strip())
+            left = [n for n in left if n not in members]
+    return ", ".join(dict.fromkeys(shown + left))
 
 
 def _diagnosis_lines(r):
     worst = ", ".join(f"{k} {v:.1e}" for k, v in r["errors"].items() if v >= 1e-7)
     lines = [f"- {r['name']}: relative errors {worst or 'small'}"]
     for d in r["diagnoses"]:
+        if d["id"].startswith("torch_"):         # seen in how the code behaved
+            lines.append(f"    looks like: {d['description']}")
+            lines.append(f"    seen: {d['outputs'][0]}")
+            lines.append(f"    what works: {d['equation']}")
+            continue
         shown = "" if set(d["outputs"]) >= set(r["errors"]) else f" (in {', '.join(d['outputs'])})"
         lines.append(f"    looks like{shown}: {d['description']}")
         lines.append(f"    the equation it breaks: {d['equation']}")
@@ -269,7 +295,7 @@ def main(argv=None):
     results, error = None, None
     try:
         results = run_checks(args.files, timeout=args.timeout, only=args.only)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, TorchMissing) as e:
         error = e
     except BaseException as e:               # Ctrl-C, a bug of ours: still write the file
         error = e
