@@ -226,17 +226,14 @@ _WIDE = "float32 inputs give float64"
 
 
 def _absent_groups(names):
-    """'the layer functions, CaptioningRNN, sgd_momentum' for a list of names."""
+    """'the layer functions, CaptioningRNN, sgd_momentum': a whole group by
+    its name, in the order of the names."""
     groups = {"the layer functions": LAYER_FUNCTIONS,
-              "the layer functions ": TORCH_LAYER_FUNCTIONS,     # the PyTorch edition's
               "CaptioningRNN": ("CaptioningRNN.loss", "CaptioningRNN.sample"),
               "the update rules": RULES}
-    shown, left = [], list(names)
-    for label, members in groups.items():
-        if set(members) <= set(left):
-            shown.append(label.strip())
-            left = [n for n in left if n not in members]
-    return ", ".join(dict.fromkeys(shown + left))
+    whole = {n: label for label, members in groups.items() if set(members) <= set(names)
+             for n in members}
+    return ", ".join(dict.fromkeys(whole.get(n, n) for n in names))
 
 
 def _diagnosis_lines(r):
