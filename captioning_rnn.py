@@ -8,16 +8,17 @@ size, T caption length.
 """
 import numpy as np
 
-from rnn_captioning.decoding import beam_search as _beam_search
-from rnn_captioning.decoding import log_softmax
-from rnn_captioning.files.checkpoints import load_npz, save_npz
 from layers import (affine_backward, affine_forward, check_float_array, check_index_array,
                     check_positive_int, random_source)
 from rnn_layers import (
     lstm_cell, lstm_recurrence_backward, lstm_recurrence_forward, rnn_cell,
     rnn_recurrence_backward, rnn_recurrence_forward, sequence_lengths,
 )
-from rnn_captioning.temporal_layers import vocab_loss, word_projection_backward, word_projection_forward
+from rnn_captioning.decoding import beam_search as _beam_search
+from rnn_captioning.decoding import log_softmax
+from rnn_captioning.files.checkpoints import load_npz, save_npz
+from rnn_captioning.temporal_layers import (vocab_loss, word_projection_backward,
+                                            word_projection_forward)
 
 __all__ = ["CaptioningRNN"]
 

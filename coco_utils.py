@@ -70,7 +70,8 @@ def _builtin_instead_of(coco_dir):
     """The built-in dataset's folder (generated on first use), for notebooks
     and scripts that ask for COCO on a machine without it; named folders that
     are missing still raise."""
-    from rnn_captioning.scenes import dataset as shapes_dataset     # here, not at the top: coco_utils stands alone otherwise
+    # here, not at the top: coco_utils stands alone otherwise
+    from rnn_captioning.scenes import dataset as shapes_dataset
 
     warnings.warn(f"the COCO captioning files are not in {coco_dir}: using the built-in "
                   f"shapes dataset in {shapes_dataset.default_dir()} instead. To use COCO, "

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-import optim
-from layers import check_positive_int
-from rnn_captioning.evaluation.metrics import score_captions
 from coco_utils import decode_captions, references_by_image, sample_coco_minibatch
+from layers import check_positive_int
+import optim
+from rnn_captioning.evaluation.metrics import score_captions
 from rnn_captioning.files.solver_state import CHECKPOINT_KIND, read_checkpoint, write_checkpoint
 from rnn_captioning.files.training_data import check_training_data
 

@@ -26,10 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from coco_utils import load_coco_data, references_by_image  # noqa: E402
+from rnn_captioning.evaluation.metrics import score_captions  # noqa: E402
 from rnn_captioning.scenes import features as generic_features  # noqa: E402
 from rnn_captioning.scenes import dataset as shapes_dataset  # noqa: E402
-from rnn_captioning.evaluation.metrics import score_captions  # noqa: E402
-from coco_utils import load_coco_data, references_by_image  # noqa: E402
 
 
 def generation_seconds(folder, one_process=False, **sizes):

@@ -26,11 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import optim  # noqa: E402
-from rnn_captioning.scenes import dataset as shapes_dataset  # noqa: E402
 from captioning_rnn import CaptioningRNN  # noqa: E402
 from coco_utils import load_coco_data, sample_coco_minibatch  # noqa: E402
+import optim  # noqa: E402
 from solver import CaptioningSolver  # noqa: E402
+from rnn_captioning.scenes import dataset as shapes_dataset  # noqa: E402
 
 EPOCHS, BATCH, LR, DECAY = 50, 25, 5e-3, 0.95
 

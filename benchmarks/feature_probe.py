@@ -35,11 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rnn_captioning.scenes import dataset as shapes_dataset  # noqa: E402
-from rnn_captioning.evaluation import scenes as evaluation_scenes  # noqa: E402
 from captioning_rnn import CaptioningRNN  # noqa: E402
 from coco_utils import load_coco_data  # noqa: E402
 from optim import adam  # noqa: E402
+from rnn_captioning.evaluation import scenes as evaluation_scenes  # noqa: E402
+from rnn_captioning.scenes import dataset as shapes_dataset  # noqa: E402
 from rnn_captioning.scenes.grammar import COLOURS, SHAPES, judge, parse  # noqa: E402
 
 SPLITS = ("train", "val", "test")

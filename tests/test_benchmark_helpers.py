@@ -8,10 +8,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+from captioning_rnn import CaptioningRNN  # noqa: E402
 import bench_captioning  # noqa: E402
 import bench_pipeline  # noqa: E402
 from rnn_captioning.scenes import dataset as sd  # noqa: E402
-from captioning_rnn import CaptioningRNN  # noqa: E402
 
 SMALL = dict(num_train=40, num_val=10, num_test=6, num_novel=4)
 

@@ -4,14 +4,13 @@ reported, never fatal."""
 import json
 from pathlib import Path
 
-import pytest
 
 from rnn_captioning.checker import report as ci
 import numpy as np
 
+from student_code import LAYERS, MODEL, OPTIM
 from rnn_captioning.checker.checks import SPECS, reference_namespace
 from rnn_captioning.checker.mistakes import CATALOGUE, variant_namespace
-from student_code import LAYERS, MODEL, OPTIM
 
 ROOT = Path(__file__).resolve().parent.parent
 

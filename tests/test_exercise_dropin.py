@@ -8,13 +8,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import coco_utils  # noqa: E402
-from rnn_captioning.scenes import dataset as sd  # noqa: E402
 from captioning_rnn import CaptioningRNN  # noqa: E402
+import coco_utils  # noqa: E402
 from coco_utils import decode_captions, load_coco_data, sample_coco_minibatch  # noqa: E402
 from image_utils import image_from_url  # noqa: E402
 from solver import CaptioningSolver  # noqa: E402
 from toy_data import make_toy_data  # noqa: E402
+from rnn_captioning.scenes import dataset as sd  # noqa: E402
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import feature_probe as fp  # noqa: E402
-from rnn_captioning.scenes import dataset as sd
-from rnn_captioning.evaluation.scenes import load_split  # noqa: E402
 from captioning_rnn import CaptioningRNN  # noqa: E402
 from coco_utils import load_coco_data  # noqa: E402
+import feature_probe as fp  # noqa: E402
+from rnn_captioning.evaluation.scenes import load_split  # noqa: E402
+from rnn_captioning.scenes import dataset as sd
 
 
 def test_pair_labels_mark_each_colour_shape_pair():

@@ -112,3 +112,14 @@ def test_the_readme_shows_imports():
 @pytest.mark.parametrize("line", readme_imports())
 def test_every_import_the_readme_shows_works(line):
     exec(line, {})                                  # an ImportError names the stale example
+
+
+def test_data_folders_stay_at_the_top(monkeypatch):
+    """The move into the package changed no data location: the built-in
+    dataset is generated where COCO's folder is, under datasets/."""
+    from rnn_captioning.scenes import dataset
+    import coco_utils
+    monkeypatch.delenv("SHAPES_CAPTIONING_DIR", raising=False)
+    monkeypatch.delenv("COCO_CAPTIONING_DIR", raising=False)
+    assert dataset.default_dir() == ROOT / "datasets" / "shapes_captioning"
+    assert coco_utils.default_data_dir().parent == ROOT / "datasets"

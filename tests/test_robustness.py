@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import rnn_layers as rl
 from captioning_rnn import CaptioningRNN
-from rnn_captioning.files.checkpoints import load_npz
 from coco_utils import decode_captions, sample_coco_minibatch
+import rnn_layers as rl
 from solver import CHECKPOINT_KIND, CaptioningSolver
 from toy_data import make_toy_data
+from rnn_captioning.files.checkpoints import load_npz
 
 FAST = settings(max_examples=30, deadline=None)
 dims = st.integers(min_value=1, max_value=5)

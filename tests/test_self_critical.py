@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 from pycocoevalcap.cider.cider import Cider
 
-from rnn_captioning.evaluation.metrics import tokenize
 from captioning_rnn import CaptioningRNN
-from rnn_captioning.self_critical.reward import CiderD
-from helpers import check_scalar_grad
-from rnn_captioning.self_critical.training import SceneReward, SelfCritical
 from solver import CaptioningSolver
+from helpers import check_scalar_grad
 from toy_data import make_toy_data
+from rnn_captioning.evaluation.metrics import tokenize
+from rnn_captioning.self_critical.reward import CiderD
+from rnn_captioning.self_critical.training import SceneReward, SelfCritical
 
 
 def small_model(cell, V=9, D=5, W=4, H=6, seed=0):

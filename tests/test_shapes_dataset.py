@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import coco_utils as cu
+from image_utils import load_image
+from rnn_captioning.evaluation.scenes import load_split
 from rnn_captioning.scenes import features as generic_features
 from rnn_captioning.scenes import dataset as sd
-from rnn_captioning.evaluation.scenes import load_split
 from rnn_captioning.scenes.grammar import judge
-from image_utils import load_image
 
 
 @pytest.fixture(scope="module")

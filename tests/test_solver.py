@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from captioning_rnn import CaptioningRNN
-from rnn_captioning.files.checkpoints import load_npz
 from solver import CHECKPOINT_KIND, CaptioningSolver
 from toy_data import make_toy_data
+from rnn_captioning.files.checkpoints import load_npz
 
 
 def toy_model(data, cell="rnn", H=16, W=8, seed=0):

@@ -4,13 +4,13 @@ import re
 
 import pytest
 
-from rnn_captioning.commands import caption
-from rnn_captioning.evaluation.metrics import java_available
-from rnn_captioning.scenes import dataset as sd
-from rnn_captioning.commands import train
 from captioning_rnn import CaptioningRNN
-from rnn_captioning.files.checkpoints import load_npz
 from solver import CHECKPOINT_KIND
+from rnn_captioning.commands import caption
+from rnn_captioning.commands import train
+from rnn_captioning.evaluation.metrics import java_available
+from rnn_captioning.files.checkpoints import load_npz
+from rnn_captioning.scenes import dataset as sd
 
 SMALL = ["--epochs", "2", "--hidden-dim", "32", "--wordvec-dim", "16", "--batch-size", "50",
          "--val-images", "10", "--no-progress"]

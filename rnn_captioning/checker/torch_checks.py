@@ -230,7 +230,8 @@ def _run_torch_checks(spec, learner, seed, result, fn):
             got = _numpy(raw)
         except (NotImplementedYet, CaseError) as e:
             cell = shape.get("cell")
-            if cell is None or (isinstance(e, CaseError) and not _torch_cell_is_stub(learner, cell)):
+            if cell is None or (isinstance(e, CaseError)
+                                and not _torch_cell_is_stub(learner, cell)):
                 raise
             todo.append(str(e))
             continue

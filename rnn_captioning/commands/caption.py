@@ -19,8 +19,8 @@ import numpy as np
 from captioning_rnn import CaptioningRNN
 from coco_utils import decode_captions, load_coco_data, references_by_image
 from image_utils import load_image
-from rnn_captioning.scenes import dataset as shapes_dataset
 from rnn_captioning.commands.train import COCO_MARKER, default_data_dir
+from rnn_captioning.scenes import dataset as shapes_dataset
 
 
 def parse_args(argv=None):

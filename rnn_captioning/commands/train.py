@@ -20,15 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from captioning_rnn import CaptioningRNN
-from rnn_captioning.files.checkpoints import atomic_write
-from rnn_captioning.self_critical.reward import CiderD
 from coco_utils import default_data_dir, load_coco_data, references_by_image
+from solver import CaptioningSolver
 from rnn_captioning.evaluation.plots import plot_training, save_figure
 from rnn_captioning.evaluation.scenes import load_split, sample_figure, scene_accuracy
-from rnn_captioning.self_critical.training import SceneReward, SelfCritical
-from solver import CaptioningSolver
+from rnn_captioning.files.checkpoints import atomic_write
 from rnn_captioning.files.solver_state import model_for_checkpoint
 from rnn_captioning.scenes import dataset as shapes_dataset
+from rnn_captioning.self_critical.reward import CiderD
+from rnn_captioning.self_critical.training import SceneReward, SelfCritical
 
 COCO_MARKER = "coco2014_captions.h5"
 

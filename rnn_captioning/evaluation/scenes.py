@@ -9,10 +9,10 @@ from pathlib import Path
 
 from coco_utils import decode_captions, load_coco_split, references_by_image
 from image_utils import load_images
+from solver import caption_images
 from rnn_captioning.evaluation.plots import plot_samples
 from rnn_captioning.scenes import dataset as scenes_dataset
 from rnn_captioning.scenes.grammar import strict_accuracy
-from solver import caption_images
 
 __all__ = ["load_split", "caption_texts", "scene_accuracy", "sample_figure"]
 

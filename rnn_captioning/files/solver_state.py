@@ -15,8 +15,8 @@ import numbers
 
 import numpy as np
 
-import optim
 from captioning_rnn import CaptioningRNN, check_saved_config, check_saved_params
+import optim
 from rnn_captioning.files.checkpoints import load_npz, save_npz
 
 __all__ = ["CHECKPOINT_KIND", "write_checkpoint", "read_checkpoint", "model_for_checkpoint"]

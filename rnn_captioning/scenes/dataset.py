@@ -45,9 +45,9 @@ import imageio.v3 as iio
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from rnn_captioning.scenes import features as generic_features
-from rnn_captioning.files.checkpoints import atomic_write
 from image_utils import resize_image
+from rnn_captioning.files.checkpoints import atomic_write
+from rnn_captioning.scenes import features as generic_features
 from rnn_captioning.scenes.grammar import COLOURS, SHAPES, captions_of
 
 __all__ = ["ensure_dataset", "generate_dataset", "default_dir", "random_scene",
@@ -75,10 +75,14 @@ WORDS = ["a", "and", ",", ":", "there", "is", "two", "three", "shapes", "of", "t
 VOCAB = SPECIAL + WORDS
 
 
+_TOP = Path(__file__).resolve().parents[2]
+
+
 def default_dir():
-    """$SHAPES_CAPTIONING_DIR, else datasets/shapes_captioning beside this module."""
+    """$SHAPES_CAPTIONING_DIR, else datasets/shapes_captioning at the top of the
+    repository (beside the exercise's modules, where COCO's folder is too)."""
     env = os.environ.get("SHAPES_CAPTIONING_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent / "datasets" / "shapes_captioning"
+    return Path(env) if env else _TOP / "datasets" / "shapes_captioning"
 
 
 # ----------------------------------------------------------------------------
