@@ -239,6 +239,10 @@ def _data_with(rng, change):
      r"data\['val_captions'\] must be a 2-D integer array"),
     (lambda d: d.update(train_features=d["train_features"][:, :3]), 0, ValueError,
      r"data\['train_features'\] must have shape \(num_images, 24\)"),
+    (lambda d: d["train_features"].__setitem__((7, 3), np.nan), 0, ValueError,
+     r"data\['train_features'\] row 7 holds NaN or inf \(1 of its 24 values\)"),
+    (lambda d: d["val_features"].__setitem__((2, 0), -np.inf), None, ValueError,
+     r"data\['val_features'\] row 2 holds NaN or inf"),
 ])
 def test_solver_refuses_bad_data_in_the_constructor(rng, change, val_every, exc, match):
     data = _data_with(rng, change)

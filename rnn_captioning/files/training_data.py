@@ -3,7 +3,11 @@
 Every split the solver will read is checked whole, up front: a bad word index
 or image index otherwise fails (or, for -1, silently trains on the wrong
 image) only at the iteration that happens to draw it, and a missing
-validation split only at the end of the first epoch.
+validation split only at the end of the first epoch. Features held in memory
+(NumPy arrays) are checked for NaN and inf in one pass, before the first
+update; features read lazily from their HDF5 file (``coco_utils.H5Rows``) are
+not read up front: a non-finite value there shows as a non-finite loss, and
+the solver stops before that update (keeping its last good checkpoint).
 """
 import numpy as np
 
@@ -34,6 +38,8 @@ def check_training_data(data, model, splits):
         if shape is None or len(shape) != 2 or shape[1] != model.input_dim:
             raise ValueError(f"data[{keys[2]!r}] must have shape (num_images, "
                              f"{model.input_dim}), got {shape}")
+        if isinstance(features, np.ndarray):
+            _finite(features, keys[2])
         captions = _indices(data, keys[0], 2, model.vocab_size, "word indices")
         if captions.shape[0] == 0 or captions.shape[1] < 2:
             raise ValueError(f"data[{keys[0]!r}] must be (N, T) with N >= 1 and T >= 2, "
@@ -57,3 +63,15 @@ def _indices(data, key, ndim, limit, what):
         raise ValueError(f"data[{key!r}]{list(at)} is {a[at]}, outside [0, {limit}) "
                          f"(the {limit} {what} there are)")
     return a
+
+
+def _finite(features, key, rows=4096):
+    """Refuse NaN or inf in features (num_images, D), naming the first row;
+    read in blocks of rows, so that no full-size mask is made."""
+    for lo in range(0, features.shape[0], rows):
+        block = features[lo:lo + rows]
+        if block.dtype.kind == "f" and not np.isfinite(block).all():
+            row = lo + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+            raise ValueError(f"data[{key!r}] row {row} holds NaN or inf "
+                             f"({np.count_nonzero(~np.isfinite(features[row]))} of its "
+                             f"{features.shape[1]} values): refused before training")
