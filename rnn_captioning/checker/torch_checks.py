@@ -20,9 +20,9 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from rnn_captioning.checker import checks
-from rnn_captioning.checker.checks import (CaseError, NotImplementedYet, case_label, lookup,
-                                           reference_namespace)
+from rnn_captioning.checker import cases, checks
+from rnn_captioning.checker.cases import NotImplementedYet, case_label, lookup
+from rnn_captioning.checker.checks import CaseError, reference_namespace
 from rnn_captioning.checker.diagnosis import diagnose, worst
 
 __all__ = ["TORCH_SPECS", "check_torch_function"]
@@ -82,22 +82,22 @@ def _layer(name, params, outputs, backward, upstream, make):
         grads = grads if isinstance(grads, tuple) else (grads,)
         return dict(zip([p for p in params if inputs[p].dtype.kind == "f"], grads))
 
-    return TorchSpec(name, params, checks.SHAPES, make, run, ref, ref_grads, upstream)
+    return TorchSpec(name, params, cases.SHAPES, make, run, ref, ref_grads, upstream)
 
 
 _STEP, _SEQ = ("x", "prev_h", "Wx", "Wh", "b"), ("x", "h0", "Wx", "Wh", "b")
 LAYER_SPECS = [
     _layer("rnn_step_forward", _STEP, ["next_h"], "rnn_step_backward", {"next_h": "dnext_h"},
-           checks._recurrent_inputs(1, step=True)),
+           cases.recurrent_inputs(1, step=True)),
     _layer("rnn_forward", _SEQ, ["h"], "rnn_backward", {"h": "dh"},
-           checks._recurrent_inputs(1, step=False)),
+           cases.recurrent_inputs(1, step=False)),
     _layer("word_embedding_forward", ("x", "W"), ["out"], "word_embedding_backward",
-           {"out": "dout"}, checks._embedding_inputs),
+           {"out": "dout"}, cases.embedding_inputs),
     _layer("lstm_step_forward", ("x", "prev_h", "prev_c", "Wx", "Wh", "b"), ["next_h", "next_c"],
            "lstm_step_backward", {"next_h": "dnext_h", "next_c": "dnext_c"},
-           checks._recurrent_inputs(4, step=True)),
+           cases.recurrent_inputs(4, step=True)),
     _layer("lstm_forward", _SEQ, ["h"], "lstm_backward", {"h": "dh"},
-           checks._recurrent_inputs(4, step=False)),
+           cases.recurrent_inputs(4, step=False)),
 ]
 
 
@@ -105,7 +105,7 @@ LAYER_SPECS = [
 
 def _torch_model(ns, t):
     p = t["params"]
-    model = ns.CaptioningRNN(dict(checks.WORDS), input_dim=p["W_proj"].shape[0],
+    model = ns.CaptioningRNN(dict(cases.WORDS), input_dim=p["W_proj"].shape[0],
                              wordvec_dim=p["W_embed"].shape[1], hidden_dim=p["Wh"].shape[0],
                              cell_type=t["cell"], dtype=t["features"].dtype)
     model.params = dict(p)
@@ -122,11 +122,11 @@ def _loss_run(ns, t):
 
 
 def _loss_ref(ns, inputs):
-    return {"loss": checks._model_loss(ns, inputs)["loss"]}
+    return {"loss": cases.model_loss(ns, inputs)["loss"]}
 
 
 def _loss_grads(inputs):
-    out = checks._model_loss(reference_namespace(), inputs)
+    out = cases.model_loss(reference_namespace(), inputs)
     return {("params", k): out[f"d{k}"] for k in inputs["params"]}
 
 
@@ -138,14 +138,14 @@ def _sample_run(ns, t):
 
 
 def _sample_ref(ns, inputs):
-    return checks._model_sample(ns, inputs)
+    return cases.model_sample(ns, inputs)
 
 
 MODEL_SPECS = [
-    TorchSpec("CaptioningRNN.loss", ("self", "features", "captions"), checks.MODEL_SHAPES,
-              checks._model_inputs, _loss_run, _loss_ref, _loss_grads, {"loss": None}),
-    TorchSpec("CaptioningRNN.sample", ("self", "features"), checks.SAMPLE_SHAPES,
-              checks._sample_inputs, _sample_run, _sample_ref, None, {}),
+    TorchSpec("CaptioningRNN.loss", ("self", "features", "captions"), cases.MODEL_SHAPES,
+              cases.model_inputs, _loss_run, _loss_ref, _loss_grads, {"loss": None}),
+    TorchSpec("CaptioningRNN.sample", ("self", "features"), cases.SAMPLE_SHAPES,
+              cases.sample_inputs, _sample_run, _sample_ref, None, {}),
 ]
 TORCH_SPECS = LAYER_SPECS + MODEL_SPECS
 
@@ -174,7 +174,7 @@ def _numpy(outs):
     for k, v in outs.items():
         got[k] = v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)
     if "captions" in got:
-        got = checks._masked_captions(got["captions"])
+        got = cases.masked_captions(got["captions"])
     return got
 
 
@@ -186,7 +186,7 @@ def _run(spec, ns, t, label):
     except NotImplementedError as e:
         raise NotImplementedYet("raises NotImplementedError (not implemented yet)") from e
     except Exception as e:
-        raise CaseError(f"{checks._crash_message(e)} [case: {label}]") from e
+        raise checks.case_error(e, f"{label}") from e
 
 
 # -- one function ------------------------------------------------------------------------
@@ -219,8 +219,8 @@ def check_torch_function(spec, learner, seed=0):
 
 def _run_torch_checks(spec, learner, seed, result, fn):
     c, errors, found = result["checks"], result["errors"], result["diagnoses"]
-    c["signature"] = checks._signature_ok(fn, spec)
-    cases, outs, todo, graph, grad_errors, float32 = [], [], [], [], {}, []
+    c["signature"] = checks.signature_ok(fn, spec)
+    ran, outs, todo, graph, grad_errors, float32 = [], [], [], [], {}, []
     ref_ns = reference_namespace()
     for i, shape in enumerate(spec.shapes):
         inputs, label = spec.make(np.random.default_rng(seed + i), **shape), case_label(shape)
@@ -235,13 +235,13 @@ def _run_torch_checks(spec, learner, seed, result, fn):
                 raise
             todo.append(str(e))
             continue
-        cases.append(inputs)
+        ran.append(inputs)
         outs.append(got)
         worst(errors, got, spec.ref(ref_ns, copy.deepcopy(inputs)))
         if spec.ref_grads is not None:
             graph += _autograd(spec, learner, inputs, label, grad_errors)
         float32 += _float32_case(spec, learner, inputs, label) if i < 2 else []
-    if not cases:
+    if not ran:
         raise NotImplementedYet(todo[0])
     if todo:
         result["notes"].append("the LSTM case is not implemented yet: only the RNN case was "
@@ -256,7 +256,7 @@ def _run_torch_checks(spec, learner, seed, result, fn):
         c["returns torch.long"] = all(kind != "long" for kind, _ in float32)
     c["keeps the dtype (float32, float64)"] = not any(kind == "fixed_dtype" for kind, _ in float32)
     if not c["values (float64)"]:
-        found += diagnose(SimpleNamespace(name=spec.name, run=spec.ref), cases, outs, errors)
+        found += diagnose(SimpleNamespace(name=spec.name, run=spec.ref), ran, outs, errors)
     for kind in ("graph_cut", "in_place", "fixed_dtype"):
         where = [w for k, w in graph + float32 if k == kind]
         if where:
@@ -274,9 +274,9 @@ def _autograd(spec, learner, inputs, label, grad_errors):
             return [("graph_cut", [f"outputs ({label})"])]
         if "in-place" in str(e) or "inplace" in str(e):
             return [("in_place", [f"outputs ({label})"])]
-        raise CaseError(f"{checks._crash_message(e)} [case: {label}]") from e
+        raise checks.case_error(e, f"{label}") from e
     except Exception as e:
-        raise CaseError(f"{checks._crash_message(e)} [case: {label}]") from e
+        raise checks.case_error(e, f"{label}") from e
     cut = [k for k, v in outs.items() if not torch.is_tensor(v) or v.grad_fn is None]
     if cut:
         return [("graph_cut", cut)]
@@ -289,7 +289,7 @@ def _autograd(spec, learner, inputs, label, grad_errors):
     except RuntimeError as e:
         if "inplace" in str(e) or "in-place" in str(e):
             return [("in_place", [f"the backward ({label})"])]
-        raise CaseError(f"{checks._crash_message(e)} [case: {label}]") from e
+        raise checks.case_error(e, f"{label}") from e
     missing = [_name(p) for p, g in zip(paths, grads) if g is None]
     if missing:
         return [("graph_cut", missing)]
@@ -310,9 +310,9 @@ def _float32_case(spec, learner, inputs, label):
         text = str(e)
         if any(w in text for w in ("dtype", "scalar type", "Double", "Float")):
             return [("fixed_dtype", [f"float32 inputs raise {type(e).__name__}: {text}"])]
-        raise CaseError(f"{checks._crash_message(e)} [case: float32, {label}]") from e
+        raise checks.case_error(e, f"float32, {label}") from e
     except Exception as e:
-        raise CaseError(f"{checks._crash_message(e)} [case: float32, {label}]") from e
+        raise checks.case_error(e, f"float32, {label}") from e
     problems = _dtype_problems(outs, torch.float32)
     if not problems and spec.name != "CaptioningRNN.sample":
         errs = {}
