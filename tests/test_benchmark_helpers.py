@@ -53,3 +53,24 @@ def test_uncached_greedy_recomputes_the_table_and_keeps_the_cache(monkeypatch):
     got = bench_captioning.uncached_greedy(model, features)
     np.testing.assert_array_equal(got, expected)
     assert seen == [None] and model._table_cache is cache
+
+
+def test_feature_levers_transforms(rng):
+    """benchmarks/feature_levers.py: each way of making the captioner's input
+    has the documented width, and std-pca equals PCA of the standardised data."""
+    import feature_levers
+    raw = rng.standard_normal((600, 1024)) * rng.uniform(0.1, 5.0, 1024) + 3.0
+    for kind, width in (("raw-pca", 512), ("std-pca", 512), ("whitened", 512),
+                        ("std-raw", 1024)):
+        out = feature_levers.transform(kind, raw)(raw)
+        assert out.shape == (600, width), kind
+        np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-8, err_msg=kind)
+    z = (raw - raw.mean(0)) / (raw.std(0) + 1e-6)
+    np.testing.assert_allclose(feature_levers.transform("std-raw", raw)(raw), z, rtol=1e-12)
+    np.testing.assert_allclose(feature_levers.transform("whitened", raw)(raw).std(axis=0), 1,
+                               rtol=1e-8)
+    got = feature_levers.transform("std-pca", raw)(raw)
+    variances = got.var(axis=0)
+    assert np.all(np.diff(variances) <= 1e-9)       # components by decreasing spread
+    top = np.linalg.svd(z - z.mean(0), compute_uv=False)[:512]
+    np.testing.assert_allclose(variances.sum(), (top ** 2).sum() / 600, rtol=1e-8)

@@ -68,7 +68,7 @@ def parse_args(argv=None):
     p.add_argument("--cell-type", choices=("rnn", "lstm"), default="lstm")
     p.add_argument("--wordvec-dim", type=count(1), default=128)
     p.add_argument("--hidden-dim", type=count(1), default=256)
-    p.add_argument("--epochs", type=count(0), default=5)
+    p.add_argument("--epochs", type=count(0), default=3)
     p.add_argument("--batch-size", type=count(1), default=100)
     p.add_argument("--learning-rate", type=positive, default=5e-3)
     p.add_argument("--lr-decay", type=positive, default=0.8)
