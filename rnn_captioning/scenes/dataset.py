@@ -27,8 +27,8 @@ Splits, so that the figures measure learning rather than recall:
 Train and val are the COCO files themselves; test and novel are extra files in
 the same layout beside them (``test2014_captions.h5`` with ``test_captions`` and
 ``test_image_idxs``, ``test2014_vgg16_fc7[_pca].h5``, ``test2014_urls.txt``),
-read by :func:`load_split`. ``{split}_scenes.json`` holds each image's true
-objects for the strict scene metric.
+read by ``rnn_captioning.evaluation.scenes.load_split``. ``{split}_scenes.json``
+holds each image's true objects for the strict scene metric.
 """
 import json
 import os
