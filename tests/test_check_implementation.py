@@ -271,3 +271,12 @@ def test_pytorch_edition_reports_only_its_functions(capsys):
     out = capsys.readouterr().out
     assert status == 0 and "ALL CHECKS PASS (2 not implemented yet)" in out
     assert "backward" not in out and "update rules" not in out
+
+
+def test_a_file_saved_with_a_byte_order_mark_is_read_as_python_reads_it(tmp_path):
+    """Windows editors save UTF-8 with a BOM; Python runs such files."""
+    source = (ROOT / "tests" / "learners" / "flat_folder_from_a_notebook" / "optim.py").read_text()
+    path = tmp_path / "optim.py"
+    path.write_bytes(b"\xef\xbb\xbf" + source.replace("\n", "\r\n").encode("utf-8"))
+    results = [r for r in ci.run_checks([path]) if r["status"] != "absent"]
+    assert [r["status"] for r in results] == ["pass"] * 4, results

@@ -48,7 +48,7 @@ LearnerFile = namedtuple("LearnerFile", "path kind defines error imports")
 def survey(path):
     """What one file is and defines, read without running it."""
     path = Path(path)
-    source = path.read_text(encoding="utf-8", errors="replace")
+    source = path.read_text(encoding="utf-8-sig", errors="replace")   # Windows editors add a BOM
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as e:
@@ -97,15 +97,28 @@ def _kind_from_name(path):
 
 # -- loading ------------------------------------------------------------------------------
 
-def _package(name):
-    """An empty package module ``name`` (and its parents) in sys.modules."""
+def _package(name, root=None):
+    """A package module ``name`` (and its parents) in sys.modules, whose
+    search path is the learner's package folder ``root`` (its classifiers/
+    for the sub-package), so that their other modules (layer_utils.py, ...)
+    import as in their repository; the exercise's own are registered apart."""
     parts = name.split(".")
     for k in range(1, len(parts) + 1):
         dotted = ".".join(parts[:k])
         if dotted not in sys.modules:
             module = types.ModuleType(dotted)
-            module.__path__ = []
+            folder = root if k == 1 else (root / "classifiers" if root else None)
+            module.__path__ = [str(folder)] if folder is not None and folder.is_dir() else []
             sys.modules[dotted] = module
+
+
+def _package_root(files):
+    """The learner's package folder: the one above classifiers/, or the
+    folder of their files (None when no file is given)."""
+    for f in files:
+        folder = f.path.resolve().parent
+        return folder.parent if folder.name == "classifiers" else folder
+    return None
 
 
 def _library_rnn_layers():
@@ -166,6 +179,8 @@ def load_namespace(target, files):
         from rnn_captioning.checker import torch_layers
         stand_ins["rnn_layers_pytorch"] = torch_layers
     packages = _aliases(files + [target])
+    root = _package_root([target] + files)
+    sys.path.append(str(root))          # flat layouts' other modules, after the library's
     order = {"base_layers": 0, "layers": 1, "torch_layers": 1, "optim": 2, "model": 3,
              "torch_model": 3, None: 4}
     needed = [f for f in files if f.kind in _MODULE_OF_KIND and f.path != target.path]
@@ -174,7 +189,7 @@ def load_namespace(target, files):
         needed = [f for f in needed if f.kind == "base_layers"]
     modules, learner_stems = dict(stand_ins), set()
     for f in sorted(needed + [target], key=lambda f: order[f.kind]):
-        _register(modules, packages)
+        _register(modules, packages, root)
         stem = _MODULE_OF_KIND.get(f.kind)
         if f.kind in ("model", "torch_model"):
             module = _exec(f.path, f"cs231n.classifiers.{f.path.stem}", "cs231n.classifiers")
@@ -204,10 +219,10 @@ def _over(library_module, learner_module):
     return merged
 
 
-def _register(modules, packages):
+def _register(modules, packages, root):
     """Point every alias of the exercise's modules at the current choice."""
     for package in packages:
-        _package(f"{package}.classifiers")
+        _package(f"{package}.classifiers", root)
         for stem, module in modules.items():
             sys.modules[f"{package}.{stem}"] = module
             setattr(sys.modules[package], stem, module)
