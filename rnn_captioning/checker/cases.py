@@ -13,7 +13,7 @@ import numpy as np
 from rnn_captioning.checker.loading import RULES
 
 __all__ = ["SPECS", "Spec", "SHAPES", "MODEL_SHAPES", "SAMPLE_SHAPES", "WORDS",
-           "NotImplementedYet", "lookup", "case_label"]
+           "NotImplementedYet", "lookup", "case_label", "at", "named", "new_result"]
 
 SHAPES = (dict(N=3, T=4, D=5, H=6), dict(N=1, T=1, D=3, H=2), dict(N=2, T=3, D=4, H=4))
 MODEL_SHAPES = (dict(N=3, T=5, D=4, H=6, cell="rnn"), dict(N=1, T=3, D=3, H=2, cell="lstm"),
@@ -47,7 +47,7 @@ def lookup(ns, name):
 
 
 
-def _named(values, names):
+def named(values, names):
     """A function's returned values by name; stubs and wrong arities refused."""
     values = values if isinstance(values, tuple) else (values,)
     if all(v is None for v in values):
@@ -67,13 +67,13 @@ def _pair(fwd_name, fwd_params, fwd_outputs, bwd_name, upstream, grads, make):
         return getattr(ns, fwd_name)(*(inputs[p] for p in fwd_params))
 
     def run_forward(ns, inputs):
-        out = _named(forward(ns, inputs), [*fwd_outputs, "cache"])
+        out = named(forward(ns, inputs), [*fwd_outputs, "cache"])
         del out["cache"]
         return out
 
     def run_backward(ns, inputs):
         cache = forward(ns, inputs)[-1]
-        return _named(getattr(ns, bwd_name)(*(inputs[u] for u in upstream), cache), list(grads))
+        return named(getattr(ns, bwd_name)(*(inputs[u] for u in upstream), cache), list(grads))
 
     def f(ns, inputs):
         outs = run_forward(ns, inputs)
@@ -124,7 +124,7 @@ def _softmax_inputs(rng, N, T, D, H):
 
 
 def _softmax_run(ns, inputs):
-    return _named(ns.temporal_softmax_loss(inputs["x"], inputs["y"], inputs["mask"]),
+    return named(ns.temporal_softmax_loss(inputs["x"], inputs["y"], inputs["mask"]),
                   ["loss", "dx"])
 
 
@@ -177,7 +177,7 @@ def _model(ns, inputs):
 
 
 def model_loss(ns, inputs):
-    out = _named(_model(ns, inputs).loss(inputs["features"], inputs["captions"]),
+    out = named(_model(ns, inputs).loss(inputs["features"], inputs["captions"]),
                  ["loss", "grads"])
     if not out["grads"] and not out["loss"]:
         raise NotImplementedYet("returns the template's loss 0.0 and no gradients "
@@ -259,3 +259,14 @@ def case_label(shape):
     """'cell_type=lstm, N=1, T=2, D=3, H=2' for a case's shape dict."""
     parts = [f"cell_type={shape['cell']}"] if "cell" in shape else []
     return ", ".join(parts + [f"{k}={v}" for k, v in shape.items() if k != "cell"])
+
+
+def at(inputs, path):
+    """The input at ``path``: a name, or (dict name, key) for the model's params."""
+    return inputs[path] if isinstance(path, str) else inputs[path[0]][path[1]]
+
+
+def new_result(name, status="absent", message=""):
+    """A function's result dict, before any check (see checks.check_function)."""
+    return {"name": name, "status": status, "score": 0.0, "errors": {}, "checks": {},
+            "notes": [], "message": message, "diagnosis": None, "diagnoses": []}

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from rnn_captioning.checker.cases import (SPECS, NotImplementedYet, case_label,  # noqa: F401
-                                          lookup)
+from rnn_captioning.checker.cases import (SPECS, NotImplementedYet, at,  # noqa: F401
+                                          case_label, lookup, new_result)
 from rnn_captioning.checker.diagnosis import accepted_form, diagnose, relative_error, worst
 from rnn_captioning.checker.loading import LAYER_FUNCTIONS, RULES
 from rnn_captioning.checker.reference import EXERCISE_MODULES, LIBRARY_ROOT, library
@@ -44,14 +44,10 @@ def reference_namespace():
 
 # -- running the cases ------------------------------------------------------------------------
 
-def _at(inputs, path):
-    return inputs[path] if isinstance(path, str) else inputs[path[0]][path[1]]
-
-
 def numeric_gradient(f, ns, inputs, path, h=1e-5):
     """Centred differences of the scalar f(ns, inputs) in the input at path;
     f gets a copy each time, so code that changes its inputs cannot skew them."""
-    x = _at(inputs, path)
+    x = at(inputs, path)
     grad = np.zeros_like(x)
     for ix in np.ndindex(*x.shape):
         old = x[ix]
@@ -118,15 +114,21 @@ def check_function(spec, learner, reference=None, seed=0):
     for: never a failure), message, diagnosis (the first of diagnoses: the
     catalogue mistakes the outputs reproduce).
     """
-    result = {"name": spec.name, "status": "absent", "score": 0.0, "errors": {},
-              "checks": {}, "notes": [], "message": "", "diagnosis": None, "diagnoses": []}
+    def run(result, fn):
+        _run_checks(spec, learner, reference or reference_namespace(), seed, result, fn)
+    return checked(spec, learner, run)
+
+
+def checked(spec, learner, run):
+    """The result of ``run(result, fn)`` on the learner's function of
+    ``spec``, scored: the frame both editions' checks share."""
+    result = new_result(spec.name)
     fn = lookup(learner, spec.name)
     if fn is None:
         result["message"] = "not in the given files"
         return result
-    reference = reference or reference_namespace()
     try:
-        _run_checks(spec, learner, reference, seed, result, fn)
+        run(result, fn)
     except NotImplementedYet as e:
         result.update(status="todo", message=str(e))
         return result
@@ -137,10 +139,11 @@ def check_function(spec, learner, reference=None, seed=0):
     result["score"] = round(sum(checks.values()) / len(checks), 3)
     result["status"] = "pass" if all(checks.values()) else "fail"
     result["message"] = _failure_message(result)
+    result["diagnosis"] = result["diagnoses"][0] if result["diagnoses"] else None
     return result
 
 
-def _run_case(spec, ns, inputs, label):
+def run_case(spec, ns, inputs, label):
     """spec.run on one case; stubs say so, anything else the learner's code
     raises is a CaseError naming the case."""
     try:
@@ -162,7 +165,7 @@ def _run_checks(spec, learner, reference, seed, result, fn):
         inputs, label = spec.make(np.random.default_rng(seed + i), **shape), case_label(shape)
         before = copy.deepcopy(inputs)
         try:
-            outs = _run_case(spec, learner, inputs, label)
+            outs = run_case(spec, learner, inputs, label)
         except (NotImplementedYet, CaseError) as e:
             cell = shape.get("cell")
             if cell is None or (isinstance(e, CaseError) and not _cell_is_stub(learner, cell)):
@@ -200,7 +203,6 @@ def _run_checks(spec, learner, reference, seed, result, fn):
     notes.extend(_dtype_note(spec, learner, cases[0], shape_label=case_label(spec.shapes[0])))
     if not checks["values"]:
         result["diagnoses"] = diagnose(spec, cases, learner_outs, errors)
-        result["diagnosis"] = result["diagnoses"][0] if result["diagnoses"] else None
 
 
 def _cell_is_stub(ns, cell):
@@ -232,7 +234,7 @@ def _dtype_note(spec, learner, inputs, shape_label):
     """A note when float32 inputs give float64 results: the exercise does not
     ask for float32 to be kept, so this never fails a function."""
     try:
-        outs32 = _run_case(spec, learner, _float32(inputs), shape_label)
+        outs32 = run_case(spec, learner, _float32(inputs), shape_label)
     except (NotImplementedYet, CaseError) as e:
         return [f"with float32 inputs it raises {e}"]
     wide = sorted(k for k, v in outs32.items()

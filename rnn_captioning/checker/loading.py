@@ -97,9 +97,9 @@ def _kind_from_name(path):
 
 # -- loading ------------------------------------------------------------------------------
 
-def _package(name, root=None):
+def _package(name, root):
     """A package module ``name`` (and its parents) in sys.modules, whose
-    search path is the learner's package folder ``root`` (its classifiers/
+    search path is the learner's package folder ``root`` (root/classifiers
     for the sub-package), so that their other modules (layer_utils.py, ...)
     import as in their repository; the exercise's own are registered apart."""
     parts = name.split(".")
@@ -107,18 +107,16 @@ def _package(name, root=None):
         dotted = ".".join(parts[:k])
         if dotted not in sys.modules:
             module = types.ModuleType(dotted)
-            folder = root if k == 1 else (root / "classifiers" if root else None)
-            module.__path__ = [str(folder)] if folder is not None and folder.is_dir() else []
+            folder = root if k == 1 else root / "classifiers"
+            module.__path__ = [str(folder)] if folder.is_dir() else []
             sys.modules[dotted] = module
 
 
-def _package_root(files):
+def _package_root(path):
     """The learner's package folder: the one above classifiers/, or the
-    folder of their files (None when no file is given)."""
-    for f in files:
-        folder = f.path.resolve().parent
-        return folder.parent if folder.name == "classifiers" else folder
-    return None
+    folder of the file at ``path``."""
+    folder = path.resolve().parent
+    return folder.parent if folder.name == "classifiers" else folder
 
 
 def _library_rnn_layers():
@@ -179,7 +177,7 @@ def load_namespace(target, files):
         from rnn_captioning.checker import torch_layers
         stand_ins["rnn_layers_pytorch"] = torch_layers
     packages = _aliases(files + [target])
-    root = _package_root([target] + files)
+    root = _package_root(target.path)
     sys.path.append(str(root))          # flat layouts' other modules, after the library's
     order = {"base_layers": 0, "layers": 1, "torch_layers": 1, "optim": 2, "model": 3,
              "torch_model": 3, None: 4}
@@ -195,13 +193,13 @@ def load_namespace(target, files):
             module = _exec(f.path, f"cs231n.classifiers.{f.path.stem}", "cs231n.classifiers")
         else:
             module = _exec(f.path, f"cs231n.{stem or f.path.stem}", "cs231n")
+        if f.path == target.path:
+            return module
         # a second layers file (say temporal_layers.py) does not take the name
         # of the one called rnn_layers.py
         if stem is not None and (stem not in learner_stems or f.path.stem == stem):
-            modules[stem] = _over(stand_ins[stem], module) if f.path != target.path else module
+            modules[stem] = _over(stand_ins[stem], module)
             learner_stems.add(stem)
-        if f.path == target.path:
-            return module
     raise AssertionError("unreachable: the target is always loaded")
 
 
@@ -215,7 +213,6 @@ def _over(library_module, learner_module):
     merged.__dict__.update({k: v for k, v in vars(learner_module).items()
                             if not k.startswith("__")})
     merged.__file__ = learner_module.__file__
-    merged.__dict__.pop("__all__", None)
     return merged
 
 

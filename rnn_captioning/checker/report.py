@@ -29,11 +29,13 @@ import json
 import multiprocessing
 import sys
 import time
+import traceback
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from rnn_captioning.checker.loading import (LAYER_FUNCTIONS, RULES, TORCH_LAYER_FUNCTIONS, is_torch,
-                                            load_namespace, survey)
+from rnn_captioning.checker.cases import new_result
+from rnn_captioning.checker.loading import (LAYER_FUNCTIONS, RULES, TORCH_LAYER_FUNCTIONS,
+                                            is_torch, load_namespace, survey)
 
 __all__ = ["check", "run_checks", "format_report", "passed", "main"]
 
@@ -53,7 +55,7 @@ def _child(files, target, name, conn):
                 return
             conn.send(_check_one(name, target, module))
     except BaseException as e:      # SyntaxError, ImportError, SystemExit: report them
-        conn.send({"error": _load_error(e, target)})
+        conn.send({"error": _load_error(e)})
     finally:
         conn.close()
 
@@ -72,9 +74,8 @@ class TorchMissing(RuntimeError):
     """A PyTorch-edition file was given and PyTorch is not installed."""
 
 
-def _load_error(e, target):
+def _load_error(e):
     """An error raised while a file ran, with the file and line in it."""
-    import traceback
     if isinstance(e, SyntaxError):
         return f"{type(e).__name__}: {e.msg} ({Path(e.filename or '').name}, line {e.lineno})"
     frames = [f for f in traceback.extract_tb(e.__traceback__)
@@ -111,7 +112,7 @@ def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None):
             done, why = _in_child(loaded, f, None, timeout)
             error = why or done.get("error")
         if error is not None:
-            results.append(_result(f.path.name, "crashed", f"could not run {f.path}: {error}"))
+            results.append(new_result(f.path.name, "crashed", f"could not run {f.path}: {error}"))
         else:
             loaded.append(f)
     owner = {name: f for f in loaded if f.kind is not None for name in f.defines}
@@ -122,11 +123,11 @@ def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None):
     checked = dict(zip([n for n in names if n in owner], _in_children(jobs, timeout)))
     for name in names:
         if name not in owner:
-            results.append(_result(name, "absent", "not in the given files"))
+            results.append(new_result(name, "absent", "not in the given files"))
             continue
         result, why = checked[name]
         if result is None or "error" in result:
-            result = _result(name, "crashed", why or result["error"])
+            result = new_result(name, "crashed", why or result["error"])
         results.append(result)
     return results
 
@@ -170,11 +171,6 @@ def _stop(proc, receive):
     proc.kill()
     proc.join()
     receive.close()
-
-
-def _result(name, status, message):
-    return {"name": name, "status": status, "score": 0.0, "errors": {}, "checks": {},
-            "notes": [], "message": message, "diagnosis": None, "diagnoses": []}
 
 
 def passed(results):

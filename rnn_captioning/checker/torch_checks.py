@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from rnn_captioning.checker import cases, checks
-from rnn_captioning.checker.cases import NotImplementedYet, case_label, lookup
+from rnn_captioning.checker.cases import NotImplementedYet, at, case_label, named
 from rnn_captioning.checker.checks import CaseError, reference_namespace
 from rnn_captioning.checker.diagnosis import diagnose, worst
 
@@ -55,21 +55,11 @@ def _diag(key, outputs=()):
             "error": None, "outputs": list(outputs)}
 
 
-def _named(out, names):
-    out = out if isinstance(out, tuple) else (out,)
-    if all(v is None for v in out):
-        raise NotImplementedYet("returns None (not implemented yet?)")
-    if len(out) != len(names):
-        raise TypeError(f"returns {len(out)} values; the edition's returns {len(names)} "
-                        f"({', '.join(names)})")
-    return dict(zip(names, out))
-
-
 # -- layer functions -------------------------------------------------------------------------
 
 def _layer(name, params, outputs, backward, upstream, make):
     def run(ns, t):
-        return _named(getattr(ns, name)(*(t[p] for p in params)), outputs)
+        return named(getattr(ns, name)(*(t[p] for p in params)), outputs)
 
     def ref(ns, inputs):
         out = getattr(ns, name)(*(inputs[p] for p in params))
@@ -164,10 +154,6 @@ def _tensors(inputs, dtype, grad):
     return inputs
 
 
-def _at(t, path):
-    return t[path] if isinstance(path, str) else t[path[0]][path[1]]
-
-
 def _numpy(outs):
     """Learner outputs as NumPy (captions: <NULL> after <END>, as for NumPy code)."""
     got = {}
@@ -178,55 +164,25 @@ def _numpy(outs):
     return got
 
 
-def _run(spec, ns, t, label):
-    try:
-        return spec.run(ns, t)
-    except NotImplementedYet:
-        raise
-    except NotImplementedError as e:
-        raise NotImplementedYet("raises NotImplementedError (not implemented yet)") from e
-    except Exception as e:
-        raise checks.case_error(e, f"{label}") from e
-
-
 # -- one function ------------------------------------------------------------------------
 
 def check_torch_function(spec, learner, seed=0):
     """Check the learner's PyTorch version of one function; a result dict as
     :func:`checks.check_function` returns."""
-    result = {"name": spec.name, "status": "absent", "score": 0.0, "errors": {},
-              "checks": {}, "notes": [], "message": "", "diagnosis": None, "diagnoses": []}
-    fn = lookup(learner, spec.name)
-    if fn is None:
-        result["message"] = "not in the given files"
-        return result
-    try:
-        _run_torch_checks(spec, learner, seed, result, fn)
-    except NotImplementedYet as e:
-        result.update(status="todo", message=str(e))
-        return result
-    except CaseError as e:
-        result.update(status="crashed", message=str(e))
-        return result
-    checks_ = result["checks"]
-    result["score"] = round(sum(checks_.values()) / len(checks_), 3)
-    result["status"] = "pass" if all(checks_.values()) else "fail"
-    result["message"] = "" if result["status"] == "pass" else \
-        "failed: " + ", ".join(k for k, ok in checks_.items() if not ok)
-    result["diagnosis"] = result["diagnoses"][0] if result["diagnoses"] else None
-    return result
+    return checks.checked(spec, learner,
+                          lambda result, fn: _run_torch_checks(spec, learner, seed, result, fn))
 
 
 def _run_torch_checks(spec, learner, seed, result, fn):
     c, errors, found = result["checks"], result["errors"], result["diagnoses"]
     c["signature"] = checks.signature_ok(fn, spec)
-    ran, outs, todo, graph, grad_errors, float32 = [], [], [], [], {}, []
+    ran, outs, todo, graph, grad_errors, dtypes = [], [], [], [], {}, []
     ref_ns = reference_namespace()
     for i, shape in enumerate(spec.shapes):
         inputs, label = spec.make(np.random.default_rng(seed + i), **shape), case_label(shape)
         try:
-            raw = _run(spec, learner, _tensors(inputs, torch.float64, False), label)
-            float32 += _dtype_problems(raw, torch.float64)
+            raw = checks.run_case(spec, learner, _tensors(inputs, torch.float64, False), label)
+            dtypes += _dtype_problems(raw, torch.float64)
             got = _numpy(raw)
         except (NotImplementedYet, CaseError) as e:
             cell = shape.get("cell")
@@ -240,7 +196,7 @@ def _run_torch_checks(spec, learner, seed, result, fn):
         worst(errors, got, spec.ref(ref_ns, copy.deepcopy(inputs)))
         if spec.ref_grads is not None:
             graph += _autograd(spec, learner, inputs, label, grad_errors)
-        float32 += _float32_case(spec, learner, inputs, label) if i < 2 else []
+        dtypes += _float32_case(spec, learner, inputs, label) if i < 2 else []
     if not ran:
         raise NotImplementedYet(todo[0])
     if todo:
@@ -253,12 +209,12 @@ def _run_torch_checks(spec, learner, seed, result, fn):
         result["gradient_errors"] = grad_errors
         c["autograd graph intact"] = not any(kind == "graph_cut" for kind, _ in graph)
     if spec.name == "CaptioningRNN.sample":
-        c["returns torch.long"] = all(kind != "long" for kind, _ in float32)
-    c["keeps the dtype (float32, float64)"] = not any(kind == "fixed_dtype" for kind, _ in float32)
+        c["returns torch.long"] = all(kind != "long" for kind, _ in dtypes)
+    c["keeps the dtype (float32, float64)"] = all(kind != "fixed_dtype" for kind, _ in dtypes)
     if not c["values (float64)"]:
         found += diagnose(SimpleNamespace(name=spec.name, run=spec.ref), ran, outs, errors)
     for kind in ("graph_cut", "in_place", "fixed_dtype"):
-        where = [w for k, w in graph + float32 if k == kind]
+        where = [w for k, w in graph + dtypes if k == kind]
         if where:
             found.append(_diag(kind, sorted(set(sum(where, [])))))
 
@@ -274,9 +230,9 @@ def _autograd(spec, learner, inputs, label, grad_errors):
             return [("graph_cut", [f"outputs ({label})"])]
         if "in-place" in str(e) or "inplace" in str(e):
             return [("in_place", [f"outputs ({label})"])]
-        raise checks.case_error(e, f"{label}") from e
+        raise checks.case_error(e, label) from e
     except Exception as e:
-        raise checks.case_error(e, f"{label}") from e
+        raise checks.case_error(e, label) from e
     cut = [k for k, v in outs.items() if not torch.is_tensor(v) or v.grad_fn is None]
     if cut:
         return [("graph_cut", cut)]
@@ -285,11 +241,11 @@ def _autograd(spec, learner, inputs, label, grad_errors):
     ref = spec.ref_grads(copy.deepcopy(inputs))
     paths = list(ref)
     try:
-        grads = torch.autograd.grad(scalar, [_at(t, p) for p in paths], allow_unused=True)
+        grads = torch.autograd.grad(scalar, [at(t, p) for p in paths], allow_unused=True)
     except RuntimeError as e:
         if "inplace" in str(e) or "in-place" in str(e):
             return [("in_place", [f"the backward ({label})"])]
-        raise checks.case_error(e, f"{label}") from e
+        raise checks.case_error(e, label) from e
     missing = [_name(p) for p, g in zip(paths, grads) if g is None]
     if missing:
         return [("graph_cut", missing)]
