@@ -50,7 +50,8 @@ class CaptioningRNN:
     pack_sequences = True
 
     def __init__(self, word_to_idx, input_dim=512, wordvec_dim=128, hidden_dim=128,
-                 cell_type="rnn", dtype=np.float32, *, rng=None):
+                 cell_type="rnn", dtype=np.float32, *, rng=None, dropout=0.0,
+                 dropout_rng=None):
         """Inputs:
         - word_to_idx: dict word -> index in [0, V), holding '<NULL>' (and
           '<START>', '<END>' for sampling); V = len(word_to_idx)
@@ -60,6 +61,14 @@ class CaptioningRNN:
         - rng: np.random.Generator or int seed for the initial weights
           (None: NumPy's global random state, as in the exercise, so that
           np.random.seed(...) decides them)
+        - dropout: probability p in [0, 1) of dropping each image feature
+          and each hidden state fed to the vocabulary layer in :meth:`loss`
+          (inverted dropout, as neuraltalk applies 0.5 to its encoder and
+          decoder). 0, the default, is the exercise's model exactly;
+          forward_loss, sample and beam_search never drop anything.
+        - dropout_rng: np.random.Generator or int seed for the dropout masks
+          (None: NumPy's global random state); ``self.dropout_rng`` can be
+          replaced, e.g. to draw the same masks in a gradient check
         """
         if cell_type not in _CELLS:
             raise ValueError(f"cell_type must be 'rnn' or 'lstm', got {cell_type!r}")
@@ -79,6 +88,10 @@ class CaptioningRNN:
         self._end = word_to_idx.get("<END>")
         self.params = self._init_params(len(word_to_idx), int(input_dim), int(wordvec_dim),
                                         int(hidden_dim), random_source(rng))
+        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
+        self.dropout_rng = random_source(dropout_rng)
 
     def _init_params(self, V, D, W, H, rng):
         """Random / sqrt(fan-in) weights, embeddings / 100, zero biases.
@@ -193,14 +206,30 @@ class CaptioningRNN:
             weights = None if weights is None else weights[order]
         p = self.params
         recurrence_forward = _CELLS[self.cell_type][1]
+        dropping = with_grads and self.dropout > 0
+        if dropping:
+            features = features * self._dropout_mask(features.shape)
         h0, proj_cache = affine_forward(features, p["W_proj"], p["b_proj"])      # (N, H)
         a, words_cache = word_projection_forward(captions[:, :-1], p["W_embed"], p["Wx"],
                                                  p["b"])
         h, cell_cache = recurrence_forward(a, h0, p["Wh"], lengths)              # (N, T-1, H)
+        h_mask = None
+        if dropping:        # empty_like keeps h's memory layout, which vocab_loss reads
+            h_mask = self._dropout_mask(h.shape)
+            h = np.multiply(h, h_mask, out=np.empty_like(h))
         loss, dh, dW_vocab, db_vocab = vocab_loss(h, p["W_vocab"], p["b_vocab"],
                                                   captions[:, 1:], mask, weights=weights,
                                                   with_grads=with_grads)
+        if h_mask is not None:
+            dh *= h_mask                          # the recurrence produced h, not h * mask
         return loss, dh, (proj_cache, words_cache, cell_cache, (dW_vocab, db_vocab))
+
+    def _dropout_mask(self, shape):
+        """Inverted dropout: 0 with probability p, else 1 / (1 - p), in the
+        model's dtype, so that the expected input of the next layer is the
+        one sampling sees."""
+        keep = 1.0 - self.dropout
+        return ((self.dropout_rng.random(shape) < keep) / keep).astype(self.dtype)
 
     # -- decoding: one step definition for greedy, sampling and beam search -----
 

@@ -71,6 +71,71 @@ def test_model_loss_gradcheck(rng, cell, N, T):
         check_scalar_grad(name, f, param, grads[name], atol=1e-9)
 
 
+def reference_dropout_loss(model, features, captions, seed):
+    """The loss with dropout composed by hand: the masks drawn as the model
+    draws them (features first, then the hidden states, rows longest first)."""
+    p, keep = model.params, 1 - model.dropout
+    lengths = [1 + max(np.flatnonzero(row), default=-1) for row in captions[:, 1:] != 0]
+    order = np.argsort(-np.array(lengths), kind="stable")
+    features, captions = features[order], captions[order]
+    draw = np.random.default_rng(seed)
+    features = features * (draw.random(features.shape) < keep) / keep
+    h0 = features @ p["W_proj"] + p["b_proj"]
+    x, _ = rl.word_embedding_forward(captions[:, :-1], p["W_embed"])
+    fwd = rl.lstm_forward if model.cell_type == "lstm" else rl.rnn_forward
+    h, _ = fwd(x, h0, p["Wx"], p["Wh"], p["b"])
+    h = h * (draw.random(h.shape) < keep) / keep
+    scores = h @ p["W_vocab"] + p["b_vocab"]
+    return rl.temporal_softmax_loss(scores, captions[:, 1:], captions[:, 1:] != 0)[0]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("N,T,H", [(1, 2, 6), (4, 5, 3), (3, 2, 8)])
+def test_dropout_loss_values_and_gradcheck(rng, cell, N, T, H):
+    """Opt-in dropout on the image features and the hidden states: the loss
+    equals the hand-composed one with the same masks, and its gradients
+    (the same masks at every evaluation) pass the numeric check."""
+    model = small_model(cell, H=H, scale=0.5)
+    model.dropout = 0.4
+    features = rng.standard_normal((N, model.input_dim))
+    captions = rng.integers(3, model.vocab_size, size=(N, T))
+    captions[-1, -1] = 0                            # a masked target, rows of two lengths
+
+    def loss(_=None):
+        model.dropout_rng = np.random.default_rng(7)      # the same masks each call
+        return model.loss(features, captions)
+
+    value, grads = loss()
+    assert value == pytest.approx(reference_dropout_loss(model, features, captions, 7),
+                                  rel=1e-12)
+    for name, param in model.params.items():
+        check_scalar_grad(name, lambda _: loss()[0], param, grads[name], atol=1e-9)
+
+
+def test_dropout_is_off_by_default_and_only_in_training(rng):
+    """dropout=0 is the exercise's loss exactly and draws nothing; with
+    dropout, forward_loss and sampling stay deterministic and mask-free."""
+    model = small_model("lstm", scale=0.5)
+    features = rng.standard_normal((3, model.input_dim))
+    captions = rng.integers(3, model.vocab_size, size=(3, 4))
+    assert model.dropout == 0
+    state = np.random.get_state()[1].copy()
+    assert model.loss(features, captions)[0] == reference_loss(model, features, captions)
+    assert np.array_equal(np.random.get_state()[1], state)
+    plain_val, plain_sample = model.forward_loss(features, captions), model.sample(features)
+    model.dropout, model.dropout_rng = 0.5, np.random.default_rng(0)
+    assert model.forward_loss(features, captions) == plain_val
+    assert np.array_equal(model.sample(features), plain_sample)
+    losses = {model.loss(features, captions)[0] for _ in range(3)}
+    assert len(losses) == 3 and plain_val not in losses            # masks drawn per call
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, "0.5", None])
+def test_dropout_refuses_bad_rates(bad):
+    with pytest.raises(ValueError, match=f"dropout must be a number in \\[0, 1\\), got {bad!r}"):
+        CaptioningRNN({"<NULL>": 0}, dropout=bad)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_init_shapes_dtypes_and_seed(cell):
     w2i = {"<NULL>": 0, "<START>": 1, "<END>": 2, "x": 3}

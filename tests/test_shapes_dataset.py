@@ -30,7 +30,7 @@ def test_exact_coco_format(small_dataset):
         assert set(f) == {"train_captions", "train_image_idxs", "val_captions", "val_image_idxs"}
         assert f["train_captions"].dtype == np.int32 and f["train_captions"].shape == (300, 17)
     with h5py.File(folder / "train2014_vgg16_fc7.h5") as f:
-        assert list(f) == ["features"] and f["features"].shape == (60, 1024)
+        assert list(f) == ["features"] and f["features"].shape == (60, generic_features.feature_size(64))
     vocab = json.loads((folder / "coco2014_vocab.json").read_text())
     assert vocab["idx_to_word"][:4] == ["<NULL>", "<START>", "<END>", "<UNK>"]
     assert all(vocab["word_to_idx"][w] == i for i, w in enumerate(vocab["idx_to_word"]))
@@ -137,10 +137,24 @@ def test_generic_features_know_no_palette():
     odd[0, 10:30, 10:30] = (10, 200, 200)                  # cyan: not a palette colour
     odd[1, 30:50, 20:40] = (250, 120, 0)
     a, b = sd.extract_features(odd), sd.extract_features(odd)
-    assert a.shape == (2, 1024) and np.array_equal(a, b) and np.abs(a[0] - a[1]).max() > 0.1
+    assert a.shape == (2, generic_features.feature_size(64)) and np.array_equal(a, b) and np.abs(a[0] - a[1]).max() > 0.1
     assert "PALETTE" not in open(generic_features.__file__).read()
     with pytest.raises(ValueError, match="images must have shape"):
         sd.extract_features(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+def test_whole_image_features_do_not_move_with_the_object():
+    """The pyramid's top level (the maximum over the whole image, the last
+    2 * K2 features) says what is there wherever it is: an object moved by a
+    multiple of the extractor's stride (4 pixels) gives the same figures,
+    while the grid cells' figures change."""
+    images = np.full((2, 64, 64, 3), 230, np.uint8)
+    images[0, 8:20, 10:22] = (200, 40, 160)
+    images[1, 8 + 32:20 + 32, 10 + 28:22 + 28] = (200, 40, 160)
+    a = generic_features.extract(images)
+    top = 2 * generic_features.K2
+    np.testing.assert_allclose(a[0, -top:], a[1, -top:], atol=1e-5)
+    assert a[0, -top:].max() > 0.5 and np.abs(a[0, :-top] - a[1, :-top]).max() > 0.5
 
 
 def test_sizes_checked_first(tmp_path):

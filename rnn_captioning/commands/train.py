@@ -57,6 +57,17 @@ def positive(text):
     return value
 
 
+def rate(text):
+    """An argparse type: a probability in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), got {text}")
+    return value
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -73,6 +84,9 @@ def parse_args(argv=None):
     p.add_argument("--learning-rate", type=positive, default=5e-3)
     p.add_argument("--lr-decay", type=positive, default=0.8)
     p.add_argument("--grad-clip", type=positive, default=5.0)
+    p.add_argument("--dropout", type=rate, default=0.0,
+                   help="dropout on the image features and the decoder's hidden states "
+                        "during cross-entropy training (0: none, the exercise's model)")
     p.add_argument("--max-train", type=count(1), default=None,
                    help="use this many training captions at most")
     p.add_argument("--val-images", type=count(1), default=500,
@@ -127,7 +141,8 @@ def resolve_data_dir(args):
 def build_solver(args, data, run_dir):
     model = CaptioningRNN(data["word_to_idx"], input_dim=data["train_features"].shape[1],
                           wordvec_dim=args.wordvec_dim, hidden_dim=args.hidden_dim,
-                          cell_type=args.cell_type, rng=args.seed)
+                          cell_type=args.cell_type, rng=args.seed, dropout=args.dropout,
+                          dropout_rng=[args.seed, 1])   # a stream of its own
     if args.resume is None:
         model.init_output_bias(data["train_captions"])
     return CaptioningSolver(

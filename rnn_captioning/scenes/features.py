@@ -3,19 +3,20 @@
 It stands in for the exercise's VGG-16 fc7 activations and, like them, knows
 nothing of the captions' words: no palette, no shapes, no sizes. Two layers of
 fixed random filters (drawn once from a seeded Gaussian, as in random-feature
-networks), each followed by a ReLU of both signs and max pooling, then max and mean
-pooling over a spatial grid:
+networks), each followed by a ReLU of both signs and max pooling, then a
+spatial pyramid of max and mean pooling:
 
 1. Layer 1: K1 = 32 filters of 5 x 5 x 3 on the image scaled to [-1, 1], each
    made zero-mean and unit-norm (so it responds to colour and luminance
    *contrast*, not to the background's level); ReLU(z) and ReLU(-z); 2 x 2 max
    pooling: 64 maps of 30 x 30 for a 64 x 64 image.
-2. Layer 2: K2 = 64 filters of 3 x 3 x 64 with the same treatment: 128 maps
+2. Layer 2: K2 = 128 filters of 3 x 3 x 64 with the same treatment: 256 maps
    of 14 x 14.
-3. The layer-2 maps pooled over a 2 x 2 grid of cells, each cell giving its
-   maximum (is the pattern there?) and its mean (how much of it: sizes):
-   2 * 128 * 4 = 1,024 numbers, the "raw" features (the exercise's fc7 has
-   4,096).
+3. A two-level spatial pyramid over the layer-2 maps: each cell of a 2 x 2
+   grid gives its maximum (is the pattern there?) and its mean (how much of
+   it: sizes), and the whole image its maximum (is the pattern anywhere?):
+   (2 * 4 + 1) * 256 = 2,304 numbers, the "raw" features (the exercise's fc7
+   has 4,096).
 
 The dataset then keeps their projection on the top 512 principal components
 of the training images' standardised features, the exercise's fc7 -> PCA step
@@ -28,7 +29,7 @@ from numpy.lib.stride_tricks import as_strided
 __all__ = ["extract", "feature_size", "FEATURE_SEED"]
 
 FEATURE_SEED = 1234
-K1, K2, SIZE1, SIZE2, GRID = 32, 64, 5, 3, 2
+K1, K2, SIZE1, SIZE2, GRID = 32, 128, 5, 3, 2
 _BATCH = 16                      # small batches reuse memory: no page faults per batch
 
 
@@ -78,12 +79,17 @@ def _conv_relu_pool(x, weights, size):
 
 
 def _grid_pool(maps):
-    """(M, s, s, C) -> (M, 2 * GRID * GRID * C): each cell's maximum (is it
-    there?) and mean (how much of it: sizes), s even."""
+    """(M, s, s, C) -> (M, (2 * GRID * GRID + 1) * C), s even: a two-level
+    spatial pyramid. Each cell of the grid gives its maximum (is the pattern
+    there?) and its mean (how much of it: sizes); the whole image gives its
+    maximum (is it anywhere?), which no linear read-out of the cells'
+    figures can form and which tells what the image holds wherever it is."""
     M, s, _, C = maps.shape
     cells = maps.reshape(M, GRID, s // GRID, GRID, s // GRID, C)
-    return np.concatenate([cells.max(axis=(2, 4)).reshape(M, -1),
-                           cells.mean(axis=(2, 4)).reshape(M, -1)], axis=1)
+    cell_max = cells.max(axis=(2, 4))                              # (M, GRID, GRID, C)
+    return np.concatenate([cell_max.reshape(M, -1),
+                           cells.mean(axis=(2, 4)).reshape(M, -1),
+                           cell_max.max(axis=(1, 2))], axis=1)
 
 
 def extract(images):
@@ -116,4 +122,4 @@ def _final_size(S):
 def feature_size(S):
     """Length of the raw features of an S x S image (S >= 12; the grid
     pooling makes it independent of S)."""
-    return 2 * 2 * K2 * GRID * GRID
+    return 2 * K2 * (2 * GRID * GRID + 1)
