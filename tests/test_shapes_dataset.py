@@ -144,17 +144,17 @@ def test_generic_features_know_no_palette():
 
 
 def test_whole_image_features_do_not_move_with_the_object():
-    """The pyramid's top level (the maximum over the whole image, the last
-    2 * K2 features) says what is there wherever it is: an object moved by a
-    multiple of the extractor's stride (4 pixels) gives the same figures,
-    while the grid cells' figures change."""
+    """The pyramids' top level (the maximum over the whole image, the last
+    2 * K2 figures of each scale) says what is there wherever it is: an object
+    moved by a multiple of the extractors' strides (4 pixels, 8 at half size)
+    gives the same figures, while the grid cells' figures change."""
     images = np.full((2, 64, 64, 3), 230, np.uint8)
-    images[0, 8:20, 10:22] = (200, 40, 160)
-    images[1, 8 + 32:20 + 32, 10 + 28:22 + 28] = (200, 40, 160)
-    a = generic_features.extract(images)
+    images[0, 16:28, 16:30] = (200, 40, 160)        # away from the borders, which valid
+    images[1, 32:44, 24:38] = (200, 40, 160)        # convolutions see less of
+    a = generic_features.extract(images).reshape(2, 2, -1)           # (image, scale, F / 2)
     top = 2 * generic_features.K2
-    np.testing.assert_allclose(a[0, -top:], a[1, -top:], atol=1e-5)
-    assert a[0, -top:].max() > 0.5 and np.abs(a[0, :-top] - a[1, :-top]).max() > 0.5
+    np.testing.assert_allclose(a[0, :, -top:], a[1, :, -top:], atol=1e-5)
+    assert a[0, :, -top:].max() > 0.5 and np.abs(a[0, :, :-top] - a[1, :, :-top]).max() > 0.5
 
 
 def test_sizes_checked_first(tmp_path):

@@ -82,9 +82,9 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=count(0), default=3)
     p.add_argument("--batch-size", type=count(1), default=100)
     p.add_argument("--learning-rate", type=positive, default=5e-3)
-    p.add_argument("--lr-decay", type=positive, default=0.8)
+    p.add_argument("--lr-decay", type=positive, default=0.5)
     p.add_argument("--grad-clip", type=positive, default=5.0)
-    p.add_argument("--dropout", type=rate, default=0.0,
+    p.add_argument("--dropout", type=rate, default=0.2,
                    help="dropout on the image features and the decoder's hidden states "
                         "during cross-entropy training (0: none, the exercise's model)")
     p.add_argument("--max-train", type=count(1), default=None,
@@ -171,6 +171,9 @@ def build_scst_solver(args, data, data_dir, builtin, model, run_dir, best_val_ci
                                    value=args.scst_scene_value))
     reward = rewards[0] if len(rewards) == 1 else (
         lambda captions, ids: sum(r(captions, ids) for r in rewards))
+    # The policy gradient scores the captions the model sampled; dropping
+    # units in its loss would score another policy's.
+    model.dropout = 0.0
     solver = CaptioningSolver(
         model, data, update_rule="adam", optim_config={"learning_rate": args.scst_learning_rate},
         batch_size=args.batch_size, num_epochs=args.scst_epochs, grad_clip=args.grad_clip,

@@ -43,6 +43,7 @@ from pathlib import Path
 import h5py
 import imageio.v3 as iio
 import numpy as np
+import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from image_utils import resize_image
@@ -193,8 +194,14 @@ def _fit_pca(raw, dim):
     mean = raw.mean(axis=0)
     spread = raw.std(axis=0)
     spread = np.maximum(spread, 1e-3 * spread.max())       # constant features stay small
-    _, _, vt = np.linalg.svd((raw - mean) / spread, full_matrices=False)
-    components = vt[:dim].T / spread[:, None]
+    z = (raw - mean) / spread
+    # The principal axes are the top eigenvectors of z.T @ z: an (F, F)
+    # problem, and only `dim` of its eigenvectors, in place of an SVD of the
+    # (M, F) matrix: 10 s instead of minutes for 24,000 x 4,608 here.
+    k = min(dim, *z.shape)
+    F = z.shape[1]
+    _, axes = scipy.linalg.eigh(z.T @ z, subset_by_index=[F - k, F - 1])   # ascending
+    components = axes[:, ::-1] / spread[:, None]
     components *= FEATURE_STD / ((raw - mean) @ components).std()
     return mean.astype(np.float32), components.astype(np.float32)
 

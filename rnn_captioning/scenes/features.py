@@ -15,8 +15,12 @@ spatial pyramid of max and mean pooling:
 3. A two-level spatial pyramid over the layer-2 maps: each cell of a 2 x 2
    grid gives its maximum (is the pattern there?) and its mean (how much of
    it: sizes), and the whole image its maximum (is the pattern anywhere?):
-   (2 * 4 + 1) * 256 = 2,304 numbers, the "raw" features (the exercise's fc7
-   has 4,096).
+   (2 * 4 + 1) * 256 = 2,304 numbers.
+4. The same for the image at half its size (2 x 2 averages), where the
+   layer-2 filters see twice as far: a large object's outline fits in one
+   of them there, as a small object's does at full size.
+
+The two scales make the 4,608 "raw" features (the exercise's fc7 has 4,096).
 
 The dataset then keeps their projection on the top 512 principal components
 of the training images' standardised features, the exercise's fc7 -> PCA step
@@ -93,25 +97,35 @@ def _grid_pool(maps):
 
 
 def extract(images):
-    """images: (M, S, S, 3) uint8 -> raw features (M, F) float32."""
+    """images: (M, S, S, 3) uint8, S even -> raw features (M, F) float32:
+    the pyramid of the image, then that of the image at half its size."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[3] != 3 or images.shape[1] != images.shape[2]:
         raise ValueError(f"images must have shape (M, S, S, 3), got {images.shape}")
-    final = _final_size(images.shape[1])
-    if final < GRID or final % GRID:
-        raise ValueError(f"images of {images.shape[1]} x {images.shape[1]} give layer-2 maps "
-                         f"of {final} x {final}, which a {GRID} x {GRID} grid does not divide "
-                         f"(64 x 64 images give 14 x 14)")
-    w1, w2 = _bank()
-    out = []
+    S = images.shape[1]
+    if S % 2:
+        raise ValueError(f"images must have an even side (the second scale halves it), "
+                         f"got {S} x {S}")
+    for side in (S, S // 2):
+        final = _final_size(side)
+        if final < GRID or final % GRID:
+            raise ValueError(f"images of {S} x {S} (and {S // 2} x {S // 2} at half size) "
+                             f"give layer-2 maps of {final} x {final}, which a {GRID} x {GRID} "
+                             f"grid does not divide (64 x 64 images give 14 x 14 and 6 x 6)")
+    bank = _bank()
+    out = [np.zeros((0, feature_size(S)), np.float32)]
     for lo in range(0, len(images), _BATCH):
         x = images[lo:lo + _BATCH].astype(np.float32) / 127.5 - 1
-        a1 = _conv_relu_pool(x, w1, SIZE1)
-        a2 = _conv_relu_pool(a1, w2, SIZE2)
-        out.append(_grid_pool(a2))
-    if not out:
-        return np.zeros((0, feature_size(images.shape[1])), np.float32)
+        M = len(x)
+        half = x.reshape(M, S // 2, 2, S // 2, 2, 3).mean(axis=(2, 4))     # 2 x 2 averages
+        out.append(np.concatenate([_pyramid(x, bank), _pyramid(half, bank)], axis=1))
     return np.concatenate(out).astype(np.float32)
+
+
+def _pyramid(x, bank):
+    """x: (M, S, S, 3) in [-1, 1] -> the two layers, then _grid_pool."""
+    w1, w2 = bank
+    return _grid_pool(_conv_relu_pool(_conv_relu_pool(x, w1, SIZE1), w2, SIZE2))
 
 
 def _final_size(S):
@@ -120,6 +134,7 @@ def _final_size(S):
 
 
 def feature_size(S):
-    """Length of the raw features of an S x S image (S >= 12; the grid
-    pooling makes it independent of S)."""
-    return 2 * K2 * (2 * GRID * GRID + 1)
+    """Length of the raw features of an S x S image (S even, >= 32; the grid
+    pooling makes it independent of S): two scales of (2 * GRID**2 + 1)
+    figures for each of the 2 * K2 layer-2 maps."""
+    return 2 * 2 * K2 * (2 * GRID * GRID + 1)
