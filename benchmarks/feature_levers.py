@@ -1,24 +1,34 @@
-"""What the main job's levers give: how the PCA features are made, their
-scale, the number of training images and epochs.
+"""What the main job's levers give: which image features, how the captioner's
+input is made from them, and the training settings.
 
-    python benchmarks/feature_levers.py --features std-pca --scale 0.3 --num-train 24000 --epochs 3
-    python benchmarks/feature_levers.py --features raw-pca --num-train 8000 --epochs 5
+    python benchmarks/feature_levers.py                                   # train.py's recipe
+    python benchmarks/feature_levers.py --scales 1 --filters 64 --no-whole-image --dropout 0
+    python benchmarks/feature_levers.py --features raw-pca --scale 0 --lr-decay 0.8
 
-Generates the built-in dataset (seed --seed, --num-train training images)
-into --cache-dir (reused when it is there), reads its raw 1,024-d features
-and turns them into the captioner's input in one of these ways, fitted on the
-training images:
+Generates the built-in dataset (--num-train training images, dataset seed
+--data-seed) into --cache-dir (reused when it is there) and reads its raw
+features. Those of a smaller extractor are a part of them, so each is cut
+out (up to float32 rounding) rather than recomputed (rnn_captioning/scenes/features.py):
 
+- --scales 1: the full-size image's pyramid only (no half-size one);
+- --filters 64: the maps of the first 64 layer-2 filters (the bank draws its
+  filters in order, so these are what a 64-filter bank gives);
+- --no-whole-image: without the whole-image maximum atop the 2 x 2 grid.
+
+Those are turned into the captioner's input, fitted on the training images:
+
+- std-pca: PCA-512 of the standardised features (the dataset's own recipe,
+  dataset._fit_pca, whose spread is FEATURE_STD = 0.3);
 - raw-pca: PCA-512 of the raw features (the recipe before 2026-12);
-- std-pca: PCA-512 of the standardised features (each divided by its spread);
 - whitened: raw-pca with each component divided by its spread;
-- std-raw: the standardised 1,024 features, no PCA;
+- std-raw: the standardised features, no PCA;
 
-then scales them to an overall spread of --scale (0: as they come), trains
-train.py's default model (--epochs, otherwise its settings) and prints one
-JSON line: strict scene accuracy of greedy captions on val and test, and the
-training seconds. The dataset's own fc7_pca files are those of std-pca at
-scale 0.3 (rnn_captioning/scenes/dataset.py), up to a floor on tiny spreads.
+then scaled to an overall spread of --scale (0: as they come). It trains
+train.py's default model with training seed --seed and any of train.py's
+--epochs, --dropout, --lr-decay, --learning-rate, --hidden-dim given here,
+and prints one JSON line: strict scene accuracy of greedy captions on val
+and test (the checkpoint chosen on val CIDEr-D, as train.py does), and the
+training seconds.
 """
 import argparse
 import json
@@ -35,64 +45,86 @@ from coco_utils import load_coco_data  # noqa: E402
 from rnn_captioning.commands import train  # noqa: E402
 from rnn_captioning.evaluation.scenes import load_split, scene_accuracy  # noqa: E402
 from rnn_captioning.scenes import dataset  # noqa: E402
+from rnn_captioning.scenes import features as generic_features  # noqa: E402
 
 SPLITS = ("train", "val", "test")
+TRAIN_FLAGS = ("epochs", "dropout", "lr_decay", "learning_rate", "hidden_dim")
 
 
-def _pca(x, dim=512):
-    """(mean, components (F, dim), spread of each component) of x (M, F)."""
-    mean = x.mean(axis=0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    return mean, vt[:dim].T, s[:dim] / np.sqrt(len(x))
+def feature_columns(scales=2, filters=generic_features.K2, whole_image=True):
+    """Indices of the raw features a smaller extractor would give.
+
+    Raw features: for each scale, the cells' maxima (GRID, GRID, C), their
+    means (GRID, GRID, C) and the whole-image maxima (C,), with C = 2 * K2
+    maps: ReLU(z) of the K2 filters, then ReLU(-z) of them."""
+    K2, cells = generic_features.K2, generic_features.GRID ** 2
+    maps = np.r_[0:filters, K2:K2 + filters]                     # both signs of each filter
+    per_scale = 2 * K2 * (2 * cells + 1)
+    blocks = range(2 * cells + (1 if whole_image else 0))        # cell max x4, mean x4, whole
+    return np.concatenate([s * per_scale + b * 2 * K2 + maps
+                           for s in range(scales) for b in blocks])
 
 
-def transform(kind, train_raw):
-    """A function raw (M, 1024) -> the captioner's input, fitted on train_raw."""
-    mu, spread = train_raw.mean(axis=0), train_raw.std(axis=0) + 1e-6
-    if kind == "raw-pca":
-        mean, comps, _ = _pca(train_raw)
-        return lambda x: (x - mean) @ comps
+def transform(kind, train_raw, dim=512):
+    """A function raw (M, F) -> the captioner's input, fitted on train_raw."""
     if kind == "std-pca":
-        mean, comps, _ = _pca((train_raw - mu) / spread)
-        return lambda x: ((x - mu) / spread - mean) @ comps
-    if kind == "whitened":
-        mean, comps, sv = _pca(train_raw)
-        return lambda x: ((x - mean) @ comps) / sv
+        mean, comps = dataset._fit_pca(train_raw, dim)
+        return lambda x: dataset.pca_features(x, mean, comps)
+    mean = train_raw.mean(axis=0)
     if kind == "std-raw":
-        return lambda x: (x - mu) / spread
+        spread = train_raw.std(axis=0) + 1e-6
+        return lambda x: (x - mean) / spread
+    axes = dataset.principal_axes(train_raw - mean, dim)
+    if kind == "raw-pca":
+        return lambda x: (x - mean) @ axes
+    if kind == "whitened":
+        spread = ((train_raw - mean) @ axes).std(axis=0)
+        return lambda x: ((x - mean) @ axes) / spread
     raise ValueError(f"unknown --features {kind!r}")
 
 
-def main(argv=None):
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scales", type=int, choices=(1, 2), default=2)
+    ap.add_argument("--filters", type=int, choices=(64, 128), default=128)
+    ap.add_argument("--no-whole-image", action="store_true")
     ap.add_argument("--features", default="std-pca",
                     choices=("raw-pca", "std-pca", "whitened", "std-raw"))
     ap.add_argument("--scale", type=float, default=0.3, help="overall spread (0: as is)")
     ap.add_argument("--num-train", type=int, default=24000)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="training seed")
+    ap.add_argument("--data-seed", type=int, default=0, help="dataset seed")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "levers")
-    args = ap.parse_args(argv)
-    folder = args.cache_dir / f"ds{args.seed}_{args.num_train}"
+    for flag in TRAIN_FLAGS:
+        ap.add_argument("--" + flag.replace("_", "-"), type=float, default=None,
+                        help="as train.py's (default: train.py's)")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    folder = args.cache_dir / f"v{dataset.VERSION}_ds{args.data_seed}_{args.num_train}"
     if not (folder / "DONE.json").is_file():
-        dataset.generate_dataset(folder, seed=args.seed, num_train=args.num_train)
-    data = load_coco_data(folder, pca_features=False, rng=args.seed)
+        dataset.generate_dataset(folder, seed=args.data_seed, num_train=args.num_train)
+    data = load_coco_data(folder, pca_features=False, rng=args.data_seed)
     load_split(data, folder, "test", pca_features=False)
-    raw = {s: np.asarray(data[f"{s}_features"], dtype=np.float64) for s in SPLITS}
+    columns = feature_columns(args.scales, args.filters, not args.no_whole_image)
+    raw = {s: np.asarray(data[f"{s}_features"][:, columns], dtype=np.float64) for s in SPLITS}
     f = transform(args.features, raw["train"])
     scale = args.scale / f(raw["train"]).std() if args.scale else 1.0
     for s in SPLITS:
         data[f"{s}_features"] = (f(raw[s]) * scale).astype(np.float32)
-    targs = train.parse_args(["--no-progress", "--seed", str(args.seed),
-                              "--epochs", str(args.epochs)])
+    given = [f"--{k.replace('_', '-')}={getattr(args, k):g}" for k in TRAIN_FLAGS
+             if getattr(args, k) is not None]
+    targs = train.parse_args(["--no-progress", "--seed", str(args.seed), *given])
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         solver = train.build_solver(targs, data, Path(tmp) / "run")
         solver.train()
         seconds = time.perf_counter() - start
         acc = {s: scene_accuracy(solver.model, data, folder, s)[0] for s in ("val", "test")}
-    print(json.dumps({**{k: v for k, v in vars(args).items() if k != "cache_dir"},
-                      "train_s": round(seconds), **acc}))
+    settings = {k: v for k, v in vars(args).items() if k != "cache_dir" and v is not None}
+    print(json.dumps({**settings, "raw_width": len(columns), "train_s": round(seconds), **acc}))
     return 0
 
 

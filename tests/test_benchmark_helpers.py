@@ -57,20 +57,45 @@ def test_uncached_greedy_recomputes_the_table_and_keeps_the_cache(monkeypatch):
 
 def test_feature_levers_transforms(rng):
     """benchmarks/feature_levers.py: each way of making the captioner's input
-    has the documented width, and std-pca equals PCA of the standardised data."""
+    has the documented width, and std-pca spans the top principal axes of the
+    standardised data (checked against an SVD) at the dataset's spread."""
     import feature_levers
     raw = rng.standard_normal((600, 1024)) * rng.uniform(0.1, 5.0, 1024) + 3.0
     for kind, width in (("raw-pca", 512), ("std-pca", 512), ("whitened", 512),
                         ("std-raw", 1024)):
         out = feature_levers.transform(kind, raw)(raw)
         assert out.shape == (600, width), kind
-        np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-8, err_msg=kind)
+        np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-5, err_msg=kind)
     z = (raw - raw.mean(0)) / (raw.std(0) + 1e-6)
     np.testing.assert_allclose(feature_levers.transform("std-raw", raw)(raw), z, rtol=1e-12)
     np.testing.assert_allclose(feature_levers.transform("whitened", raw)(raw).std(axis=0), 1,
                                rtol=1e-8)
-    got = feature_levers.transform("std-pca", raw)(raw)
+    got = feature_levers.transform("std-pca", raw)(raw).astype(np.float64)
+    assert got.std() == pytest.approx(0.3, rel=1e-5)
     variances = got.var(axis=0)
-    assert np.all(np.diff(variances) <= 1e-9)       # components by decreasing spread
-    top = np.linalg.svd(z - z.mean(0), compute_uv=False)[:512]
-    np.testing.assert_allclose(variances.sum(), (top ** 2).sum() / 600, rtol=1e-8)
+    assert np.all(np.diff(variances) <= 1e-6 * variances[0])   # by decreasing spread
+    top = np.linalg.svd(z - z.mean(0), compute_uv=False)[:512] ** 2
+    np.testing.assert_allclose(variances / variances.sum(), top / top.sum(), rtol=1e-3)
+    raw_top = np.linalg.svd(raw - raw.mean(0), compute_uv=False)[:512] ** 2 / 600
+    np.testing.assert_allclose(feature_levers.transform("raw-pca", raw)(raw).var(axis=0),
+                               raw_top, rtol=1e-8)
+
+
+def test_feature_levers_cut_out_the_smaller_extractors(monkeypatch):
+    """The columns feature_levers keeps for a 64-filter bank are what that
+    bank's extractor gives; one scale and no whole-image maximum keep
+    the documented parts."""
+    import feature_levers
+    from rnn_captioning.scenes import features
+    images = np.random.default_rng(5).integers(0, 256, (3, 64, 64, 3)).astype(np.uint8)
+    full = features.extract(images)
+    monkeypatch.setattr(features, "K2", 64)
+    small = features.extract(images)
+    monkeypatch.undo()
+    # equal up to float32 rounding: BLAS blocks a narrower product differently
+    np.testing.assert_allclose(full[:, feature_levers.feature_columns(2, 64)], small,
+                               rtol=1e-5, atol=1e-5)
+    half = full.shape[1] // 2
+    np.testing.assert_array_equal(feature_levers.feature_columns(1), np.arange(half))
+    no_top = feature_levers.feature_columns(1, 128, whole_image=False)
+    np.testing.assert_array_equal(no_top, np.arange(half - 2 * 128))

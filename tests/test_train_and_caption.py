@@ -138,6 +138,8 @@ def test_self_critical_start_needs_epochs(tmp_path):
     ("--batch-size", "ten", "must be an integer, got 'ten'"),
     ("--learning-rate", "0", "must be a finite number > 0, got 0"),
     ("--scst-learning-rate", "nan", "must be a finite number > 0, got nan"),
+    ("--dropout", "1", "must be a number in [0, 1), got 1"),
+    ("--dropout", "half", "must be a number, got 'half'"),
 ])
 def test_bad_flag_values_are_refused_by_name(flag, value, message, capsys):
     with pytest.raises(SystemExit):

@@ -178,6 +178,19 @@ def pca_features(raw, mean, components):
     return ((raw - mean) @ components).astype(np.float32)
 
 
+def principal_axes(z, dim):
+    """z: (M, F) centred -> (F, k) its top k = min(dim, M, F) principal axes,
+    by decreasing spread.
+
+    They are the top eigenvectors of z.T @ z: an (F, F) problem, and only k
+    of its eigenvectors, in place of an SVD of the (M, F) matrix: 10 s
+    instead of minutes for 24,000 x 4,608 here."""
+    k = min(dim, *z.shape)
+    F = z.shape[1]
+    _, axes = scipy.linalg.eigh(z.T @ z, subset_by_index=[F - k, F - 1])   # ascending
+    return axes[:, ::-1]
+
+
 def _fit_pca(raw, dim):
     """(mean (F,), components (F, dim)) fitted on the training images' raw
     features (M, F), so that pca_features(raw) = (raw - mean) @ components.
@@ -194,14 +207,7 @@ def _fit_pca(raw, dim):
     mean = raw.mean(axis=0)
     spread = raw.std(axis=0)
     spread = np.maximum(spread, 1e-3 * spread.max())       # constant features stay small
-    z = (raw - mean) / spread
-    # The principal axes are the top eigenvectors of z.T @ z: an (F, F)
-    # problem, and only `dim` of its eigenvectors, in place of an SVD of the
-    # (M, F) matrix: 10 s instead of minutes for 24,000 x 4,608 here.
-    k = min(dim, *z.shape)
-    F = z.shape[1]
-    _, axes = scipy.linalg.eigh(z.T @ z, subset_by_index=[F - k, F - 1])   # ascending
-    components = axes[:, ::-1] / spread[:, None]
+    components = principal_axes((raw - mean) / spread, dim) / spread[:, None]
     components *= FEATURE_STD / ((raw - mean) @ components).std()
     return mean.astype(np.float32), components.astype(np.float32)
 
