@@ -6,6 +6,8 @@ temporal affine layer turns hidden states into vocabulary scores. Letters:
 N images, D feature size, W word-vector size, H hidden size, V vocabulary
 size, T caption length.
 """
+import numbers
+
 import numpy as np
 
 from layers import (affine_backward, affine_forward, check_float_array, check_index_array,
@@ -88,7 +90,8 @@ class CaptioningRNN:
         self._end = word_to_idx.get("<END>")
         self.params = self._init_params(len(word_to_idx), int(input_dim), int(wordvec_dim),
                                         int(hidden_dim), random_source(rng))
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+        if isinstance(dropout, bool) or not (isinstance(dropout, numbers.Real)
+                                             and 0 <= dropout < 1):
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         self.dropout = float(dropout)
         self.dropout_rng = random_source(dropout_rng)
@@ -157,6 +160,9 @@ class CaptioningRNN:
         - weights: optional (N,) floats of any sign: the loss becomes
           sum_n weights[n] * (-log p(caption n)) / N, the self-critical
           policy gradient's (see rnn_captioning/self_critical/training.py); None is today's loss
+
+        With ``self.dropout`` > 0 the features and the hidden states are
+        dropped out with fresh masks at each call (see __init__).
 
         Returns a tuple of:
         - loss: float, summed over time, averaged over N
@@ -367,7 +373,8 @@ class CaptioningRNN:
         self.params = {name: np.array(params[name], dtype=self.dtype) for name in self.params}
 
     def config(self):
-        """JSON-able description: everything needed to rebuild the model."""
+        """JSON-able description: everything needed to rebuild the model
+        (dropout is a setting of training, not of the model: not kept)."""
         return {"word_to_idx": self.word_to_idx, "input_dim": self.input_dim,
                 "wordvec_dim": self.wordvec_dim, "hidden_dim": self.hidden_dim,
                 "cell_type": self.cell_type, "dtype": self.dtype.name}
