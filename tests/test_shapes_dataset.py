@@ -179,7 +179,8 @@ def test_same_dataset_whether_drawn_in_one_process_or_two(tmp_path, monkeypatch)
 def reference_features(img):
     """generic_features.extract for one image, written plainly: convolution as
     a sum over kernel offsets, ReLU of both signs, then 2 x 2 max pooling,
-    then each grid cell's maximum and mean (float64)."""
+    then each grid cell's maximum and mean and the whole map's maximum; for
+    the image and for its half-size copy of 2 x 2 averages (float64)."""
     w1, w2 = generic_features._bank()
 
     def layer(x, w, k):
@@ -191,10 +192,16 @@ def reference_features(img):
         half = s // 2
         return a[:2 * half, :2 * half].reshape(half, 2, half, 2, -1).max(axis=(1, 3))
 
-    maps = layer(layer(img.astype(np.float64) / 127.5 - 1, w1, 5), w2, 3)   # (14, 14, 128)
-    g, cell = generic_features.GRID, maps.shape[0] // generic_features.GRID
-    cells = maps.reshape(g, cell, g, cell, -1)
-    return np.concatenate([cells.max(axis=(1, 3)).ravel(), cells.mean(axis=(1, 3)).ravel()])
+    def pyramid(x):
+        maps = layer(layer(x, w1, 5), w2, 3)                     # (14, 14, 256) at full size
+        g, cell = generic_features.GRID, maps.shape[0] // generic_features.GRID
+        cells = maps.reshape(g, cell, g, cell, -1)
+        return np.concatenate([cells.max(axis=(1, 3)).ravel(), cells.mean(axis=(1, 3)).ravel(),
+                               maps.max(axis=(0, 1))])
+
+    x = img.astype(np.float64) / 127.5 - 1
+    half = (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]) / 4
+    return np.concatenate([pyramid(x), pyramid(half)])
 
 
 def test_generic_features_equal_a_plain_computation(rng):
