@@ -59,7 +59,8 @@ __all__ = ["ensure_dataset", "generate_dataset", "default_dir", "random_scene",
 VERSION = 6                     # 3: generic features, shared colours, test and novel splits;
                                 # 4: filters drawn in patch order, a generator per chunk;
                                 # 5: PCA of standardised features, more training images;
-                                # 6: 128 layer-2 filters, whole-image maximum (2,304 raw)
+                                # 6: 128 layer-2 filters, whole-image maximum,
+                                #    a half-size scale (4,608 raw)
 IMAGE_SIZE = 64
 PALETTE = {"red": (215, 40, 40), "green": (40, 165, 60), "blue": (45, 85, 220),
            "yellow": (235, 200, 30), "purple": (145, 60, 185)}
