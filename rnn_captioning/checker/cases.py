@@ -10,7 +10,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from rnn_captioning.checker.loading import RULES
+from rnn_captioning.checker.remote import Remote
+from rnn_captioning.checker.sandbox import RULES
 
 __all__ = ["SPECS", "Spec", "SHAPES", "MODEL_SHAPES", "SAMPLE_SHAPES", "WORDS",
            "NotImplementedYet", "lookup", "case_label", "at", "named", "new_result"]
@@ -64,7 +65,9 @@ def _pair(fwd_name, fwd_params, fwd_outputs, bwd_name, upstream, grads, make):
     """Specs of a forward and its backward; the backward runs on the cache of
     the same namespace's forward, and its gradients are of sum(out * upstream)."""
     def forward(ns, inputs):
-        return getattr(ns, fwd_name)(*(inputs[p] for p in fwd_params))
+        fn, args = getattr(ns, fwd_name), [inputs[p] for p in fwd_params]
+        # a learner's cache stays in their process: only its handle comes here
+        return fn.call_keeping_last(*args) if isinstance(fn, Remote) else fn(*args)
 
     def run_forward(ns, inputs):
         out = named(forward(ns, inputs), [*fwd_outputs, "cache"])

@@ -19,7 +19,7 @@ import numpy as np
 from rnn_captioning.checker.cases import (SPECS, NotImplementedYet, at,  # noqa: F401
                                           case_label, lookup, new_result)
 from rnn_captioning.checker.diagnosis import accepted_form, diagnose, relative_error, worst
-from rnn_captioning.checker.loading import LAYER_FUNCTIONS, RULES
+from rnn_captioning.checker.sandbox import LAYER_FUNCTIONS, RULES
 from rnn_captioning.checker.reference import EXERCISE_MODULES, LIBRARY_ROOT, library
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]   # frames here are ours, not the learner's
@@ -261,15 +261,16 @@ def crash_message(e):
     """The exception and the learner's line that raised it (the deepest frame
     outside the library, the checker and NumPy), and where it finally raised
     when that is elsewhere: a provided function called with a wrong input."""
-    frames = traceback.extract_tb(e.__traceback__)
+    frames = getattr(e, "remote_frames", None) or traceback.extract_tb(e.__traceback__)
     mine = [f for f in frames if not _is_library(f.filename)]
+    kind = getattr(e, "remote_type", type(e).__name__)
     if not mine:
-        return f"{type(e).__name__}: {e}"
+        return f"{kind}: {e}"
     f = mine[-1]
     where = f" at {Path(f.filename).name}:{f.lineno} ({f.line})"
     if frames[-1] is not f:
         where += f", inside {Path(frames[-1].filename).name}'s {frames[-1].name}"
-    return f"{type(e).__name__}: {e}{where}"
+    return f"{kind}: {e}{where}"
 
 
 def _failure_message(result):

@@ -22,155 +22,45 @@ notebook: ``from rnn_captioning.checker.report import check;
 check("rnn_layers.py")``.
 """
 import argparse
-import contextlib
-import importlib.util
-import io
 import json
-import multiprocessing
 import sys
-import time
-import traceback
-from multiprocessing.connection import wait
 from pathlib import Path
 
-from rnn_captioning.checker.cases import new_result
-from rnn_captioning.checker.loading import (LAYER_FUNCTIONS, RULES, TORCH_LAYER_FUNCTIONS,
-                                            is_torch, load_namespace, survey)
+from rnn_captioning.checker import session
+from rnn_captioning.checker.sandbox import LAYER_FUNCTIONS, RULES
 
 __all__ = ["check", "run_checks", "format_report", "passed", "main"]
 
 DEFAULT_TIMEOUT = 30.0
-FAILING = ("fail", "crashed")
-
-
-def _child(files, target, name, conn):
-    """In the child: load the learner's file ``target`` (with the ``files`` it
-    may import) and check the function ``name`` (None: only load it)."""
-    try:
-        # the learner's prints go nowhere: the report (and --json) is ours alone
-        with contextlib.redirect_stdout(io.StringIO()):
-            module = load_namespace(target, files)
-            if name is None:
-                conn.send({"loaded": True})
-                return
-            conn.send(_check_one(name, target, module))
-    except BaseException as e:      # SyntaxError, ImportError, SystemExit: report them
-        conn.send({"error": _load_error(e)})
-    finally:
-        conn.close()
-
-
-def _check_one(name, target, module):
-    """The result of one function, by the checks of its file's edition."""
-    if is_torch(target):
-        from rnn_captioning.checker import torch_checks
-        spec = next(s for s in torch_checks.TORCH_SPECS if s.name == name)
-        return torch_checks.check_torch_function(spec, module)
-    from rnn_captioning.checker import checks
-    return checks.check_function(next(s for s in checks.SPECS if s.name == name), module)
+FAILING = ("fail", "crashed", "missing")
 
 
 class TorchMissing(RuntimeError):
     """A PyTorch-edition file was given and PyTorch is not installed."""
 
 
-def _load_error(e):
-    """An error raised while a file ran, with the file and line in it."""
-    if isinstance(e, SyntaxError):
-        return f"{type(e).__name__}: {e.msg} ({Path(e.filename or '').name}, line {e.lineno})"
-    frames = [f for f in traceback.extract_tb(e.__traceback__)
-              if not Path(f.filename).resolve().is_relative_to(Path(__file__).resolve().parents[1])
-              and "importlib" not in f.filename]
-    where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
-    return f"{type(e).__name__}: {e}{where}"
-
-
-def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None):
+def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None, grading=None):
     """Check every exercise function the files in ``paths`` define (or those
     named in ``only``); a list of result dicts (see checks.check_function),
     one per function, and one per file that could not be read or run
-    (status 'crashed', name the file's name)."""
+    (status 'crashed', name the file's name).
+
+    - grading: None (a learner's own check: functions the files do not
+      define are 'absent', not counted), or an edition ('numpy', 'torch'):
+      exactly the functions its learners write are scored, a missing one as
+      'missing', and no library module stands in for a file not given
+    """
     from rnn_captioning.checker import checks
     known = [s.name for s in checks.SPECS]
     unknown = set(only or ()) - set(known)
     if unknown:
         raise ValueError(f"unknown exercise functions {sorted(unknown)}; known: {known}")
+    if grading is not None and grading not in session.REQUIRED:
+        raise ValueError(f"grading must be one of {sorted(session.REQUIRED)}, got {grading!r}")
     for p in paths:
         if not Path(p).is_file():
             raise FileNotFoundError(f"no such file: {p}")
-    files = [survey(p) for p in paths]
-    if any(is_torch(f) for f in files):
-        if importlib.util.find_spec("torch") is None:
-            raise TorchMissing("these are PyTorch-edition files and PyTorch is not installed: "
-                               "pip install -e \".[torch]\" (torch==2.13.0, the CPU build)")
-        import torch  # noqa: F401  (once here, not in every child)
-    results, loaded = [], []
-    # models last: a model file runs on the layers files that ran before it
-    for f in sorted(files, key=lambda f: f.kind in ("model", "torch_model")):
-        error = f.error
-        if error is None and f.kind is not None:
-            done, why = _in_child(loaded, f, None, timeout)
-            error = why or done.get("error")
-        if error is not None:
-            results.append(new_result(f.path.name, "crashed", f"could not run {f.path}: {error}"))
-        else:
-            loaded.append(f)
-    owner = {name: f for f in loaded if f.kind is not None for name in f.defines}
-    if files and all(is_torch(f) for f in files):     # the PyTorch edition has no more
-        known = [n for n in known if n in TORCH_LAYER_FUNCTIONS or n.startswith("Captioning")]
-    names = [n for n in known if only is None or n in only]
-    jobs = [(loaded, owner[n], n) for n in names if n in owner]
-    checked = dict(zip([n for n in names if n in owner], _in_children(jobs, timeout)))
-    for name in names:
-        if name not in owner:
-            results.append(new_result(name, "absent", "not in the given files"))
-            continue
-        result, why = checked[name]
-        if result is None or "error" in result:
-            result = new_result(name, "crashed", why or result["error"])
-        results.append(result)
-    return results
-
-
-def _in_children(jobs, timeout, workers=2):
-    """Run _child for each (files, target, name), ``workers`` processes at a
-    time (learners' machines have two cores or more), each with its own time
-    limit; a list of (result, None) or (None, why it failed), in job order."""
-    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
-    out, pending, running = [None] * len(jobs), list(enumerate(jobs)), {}
-    while pending or running:
-        while pending and len(running) < workers:
-            i, (files, target, name) = pending.pop(0)
-            receive, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(files, target, name, send), daemon=True)
-            proc.start()
-            send.close()
-            running[receive] = (i, proc, time.monotonic() + timeout)
-        deadline = min(d for _, _, d in running.values())
-        for receive in wait(list(running), timeout=max(0.0, deadline - time.monotonic())):
-            i, proc, _ = running.pop(receive)
-            try:
-                out[i] = receive.recv(), None
-            except EOFError:
-                out[i] = None, "the process died without a result (a crash in native code?)"
-            _stop(proc, receive)
-        for receive, (i, proc, d) in list(running.items()):
-            if time.monotonic() >= d:
-                out[i] = None, f"timed out after {timeout:g} s (an endless loop?)"
-                del running[receive]
-                _stop(proc, receive)
-    return out
-
-
-def _in_child(files, target, name, timeout):
-    """One _child run: (result, None) or (None, why it failed)."""
-    return _in_children([(files, target, name)], timeout, workers=1)[0]
-
-
-def _stop(proc, receive):
-    proc.kill()
-    proc.join()
-    receive.close()
+    return session.run(paths, timeout=timeout, only=only, grading=grading)
 
 
 def passed(results):
@@ -179,7 +69,8 @@ def passed(results):
         not any(r["status"] in FAILING for r in results)
 
 
-_LABELS = {"pass": "PASS", "fail": "FAIL", "crashed": "CRASHED", "todo": "TODO"}
+_LABELS = {"pass": "PASS", "fail": "FAIL", "crashed": "CRASHED", "todo": "TODO",
+           "missing": "MISSING"}
 
 
 def format_report(results):

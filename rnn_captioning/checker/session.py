@@ -1,0 +1,244 @@
+"""One check of a learner's files, on the trusted side of the boundary.
+
+The learner's files are parsed in a child (sandbox.survey), then each file
+runs in children of its own (walls.Sandbox), two at a time: a layers or
+optim file alone (with the library's stand-ins in a learner's own check,
+with nothing when grading), a model file on the files that loaded. The
+checks themselves (checks.py, torch_checks.py) run here, in the checker: they
+call the learner's functions through remote.Remote and compare the raw
+outputs with the library, computed here. A child that times out, dies or
+breaks the protocol is ended with everything it started; its function is
+reported, and the rest go on in a new child.
+"""
+import importlib.util
+import re
+import threading
+import time
+from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rnn_captioning.checker import checks
+from rnn_captioning.checker.cases import new_result
+from rnn_captioning.checker.remote import connect
+from rnn_captioning.checker.sandbox import (KINDS, LAYER_FUNCTIONS, MODEL_METHODS, RULES,
+                                            TORCH_LAYER_FUNCTIONS)
+from rnn_captioning.checker.walls import ChildGone, Sandbox, subreaper
+
+__all__ = ["LearnerFile", "check_files", "is_torch", "REQUIRED", "MAX_FILE_BYTES"]
+
+# path, kind ('layers', 'model', 'optim', 'base_layers', 'torch_*' or None), the
+# exercise functions it defines ('rnn_forward', 'CaptioningRNN.loss'), the error
+# that stops it from being read (or None), and its absolute imports
+LearnerFile = namedtuple("LearnerFile", "path kind defines error imports")
+
+# what each edition's learners write: a grader scores exactly these
+REQUIRED = {
+    "numpy": ("rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
+              "word_embedding_forward", "word_embedding_backward", "lstm_step_forward",
+              "lstm_step_backward", "lstm_forward", "lstm_backward",
+              "CaptioningRNN.loss", "CaptioningRNN.sample"),
+    "torch": TORCH_LAYER_FUNCTIONS + ("CaptioningRNN.loss", "CaptioningRNN.sample"),
+}
+MAX_FILE_BYTES = 64 << 20       # a larger file is not copied, let alone parsed
+WORKERS = 2                     # children at a time: learners' machines have two cores or more
+_KNOWN = set(LAYER_FUNCTIONS + RULES) | {f"CaptioningRNN.{m}" for m in MODEL_METHODS}
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,200}$")
+
+
+def is_torch(learner_file):
+    """Whether a surveyed file is of the PyTorch edition."""
+    return (learner_file.kind or "").startswith("torch_")
+
+
+# -- survey -----------------------------------------------------------------------------
+
+def survey_files(paths, timeout, grading):
+    """A LearnerFile per path, each parsed in a child under the walls."""
+    out, pending = {}, [Path(p) for p in paths]
+    for p in list(pending):
+        if p.stat().st_size > MAX_FILE_BYTES:
+            out[p] = LearnerFile(p, None, (), f"the file is larger than "
+                                              f"{MAX_FILE_BYTES >> 20} MB", ())
+            pending.remove(p)
+    while pending:
+        box = Sandbox(pending, grading=grading, cpu_seconds=timeout * len(pending) + 10)
+        conn = connect(box)
+        try:
+            for p, copy in zip(list(pending), box.paths):
+                box.deadline = time.monotonic() + timeout
+                try:
+                    out[p] = _learner_file(p, conn.ask("survey", paths=[str(copy)])[0])
+                except ChildGone as e:
+                    out[p] = LearnerFile(p, None, (), f"reading it {_gone(e, timeout)}", ())
+                    pending.remove(p)
+                    break
+                except Exception as e:      # MemoryError, RecursionError of a huge file
+                    out[p] = LearnerFile(p, None, (), f"{_name(e)}: {e}", ())
+                pending.remove(p)
+        finally:
+            box.stop()
+    return [out[Path(p)] for p in paths]
+
+
+def _learner_file(path, data):
+    """A LearnerFile from the child's survey, every field checked."""
+    if not isinstance(data, dict):
+        return LearnerFile(path, None, (), "the survey's answer was malformed", ())
+    kind = data.get("kind") if data.get("kind") in KINDS else None
+    defines = tuple(dict.fromkeys(d for d in data.get("defines") or () if d in _KNOWN))
+    imports = tuple(i for i in data.get("imports") or () if isinstance(i, str)
+                    and _MODULE_NAME.match(i))[:500]
+    error = data.get("error")
+    return LearnerFile(path, kind, defines, None if error is None else str(error)[:500], imports)
+
+
+# -- running the checks -----------------------------------------------------------------
+
+def _name(e):
+    return getattr(e, "remote_type", type(e).__name__)
+
+
+def _gone(e, timeout):
+    why = str(e)
+    return f"timed out after {timeout:g} s (an endless loop?)" if why == "timed out" else why
+
+
+def load_error(e):
+    """An error raised while a file ran, with the file and line in it."""
+    frames = getattr(e, "remote_frames", [])
+    where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})" if frames else ""
+    return f"{_name(e)}: {e}{where}"
+
+
+def _check_one(name, target, module):
+    """The result of one function, by the checks of its file's edition."""
+    if is_torch(target):
+        from rnn_captioning.checker import torch_checks
+        spec = next(s for s in torch_checks.TORCH_SPECS if s.name == name)
+        return torch_checks.check_torch_function(spec, module)
+    return checks.check_function(next(s for s in checks.SPECS if s.name == name), module)
+
+
+class _Job:
+    """Some functions of one file, checked in children of their own."""
+
+    def __init__(self, target, names, others=None):
+        self.target, self.names, self.others = target, list(names), others
+
+    def run(self, timeout, grading, slot):
+        """(the file's load error or None, {name: result})."""
+        results, pending = {}, list(self.names)
+        others = self.others() if callable(self.others) else []
+        while True:
+            box = Sandbox([self.target.path, *(o.path for o in others)], grading=grading,
+                          torch=is_torch(self.target), slot=slot,
+                          cpu_seconds=timeout * (len(pending) + 1) + 10)
+            conn = connect(box)
+            try:
+                box.deadline = time.monotonic() + timeout
+                try:
+                    module = conn.ask("load", target=str(box.paths[0]),
+                                      others=[str(p) for p in box.paths[1:]])
+                except ChildGone as e:
+                    return _gone(e, timeout), results
+                except Exception as e:
+                    return load_error(e), results
+                while pending:
+                    name = pending.pop(0)
+                    box.deadline = time.monotonic() + timeout
+                    try:
+                        results[name] = _check_one(name, self.target, module)
+                    except ChildGone as e:
+                        results[name] = new_result(name, "crashed", _gone(e, timeout))
+                        break           # the rest in a new child
+                if not pending:
+                    return None, results
+            finally:
+                box.stop()
+
+
+def check_files(files, names, timeout, grading):
+    """Results by name of ``names`` (defined by the LearnerFiles ``files``),
+    and the load errors by file."""
+    runnable = [f for f in files if f.error is None and f.kind is not None]
+    owner = {n: f for f in runnable for n in f.defines}
+    models = [f for f in runnable if f.kind in ("model", "torch_model")]
+    plain = [f for f in runnable if f not in models]
+    loaded = {f.path: threading.Event() for f in plain}
+    errors = {}
+
+    def loaded_files():
+        for event in loaded.values():
+            event.wait()
+        return [f for f in plain if f.path not in errors]
+
+    jobs = []
+    for f in plain + models:
+        mine = [n for n in names if owner.get(n) is f]
+        groups = [mine[i::2] for i in range(2)] if len(mine) > 6 else [mine]
+        if f in models and len(mine) > 1:
+            groups = [[n] for n in mine]      # the loss and sample side by side
+        jobs += [_Job(f, g, loaded_files if f in models else None) for g in groups if g or
+                 g is groups[0]]
+    results, slots, lock = {}, list(range(WORKERS)), threading.Lock()
+
+    def work(job):
+        with lock:
+            slot = slots.pop()
+        try:
+            error, got = job.run(timeout, grading, slot)
+        finally:
+            with lock:
+                slots.append(slot)
+            if job.target.path in loaded:
+                loaded[job.target.path].set()
+        with lock:
+            if error is not None:
+                errors.setdefault(job.target.path, error)
+            results.update(got)
+
+    def work_and_mark(job):
+        try:
+            work(job)
+        except BaseException:
+            if job.target.path in loaded:
+                errors.setdefault(job.target.path, "the checker could not run it")
+                loaded[job.target.path].set()
+            raise
+
+    with subreaper(), ThreadPoolExecutor(WORKERS) as pool:
+        for future in [pool.submit(work_and_mark, j) for j in jobs]:
+            future.result()
+    return results, errors
+
+
+def run(paths, *, timeout, only, grading):
+    """The list of result dicts of report.run_checks."""
+    known = [s.name for s in checks.SPECS]
+    files = survey_files(paths, timeout, grading is not None)
+    torch_files = [f for f in files if is_torch(f)]
+    if (torch_files or grading == "torch") and importlib.util.find_spec("torch") is None:
+        from rnn_captioning.checker.report import TorchMissing
+        raise TorchMissing("these are PyTorch-edition files and PyTorch is not installed: "
+                           "pip install -e \".[torch]\" (torch==2.13.0, the CPU build)")
+    if grading is not None:
+        known = list(REQUIRED[grading])
+    elif files and len(torch_files) == len(files):      # the PyTorch edition has no more
+        known = [n for n in known if n in TORCH_LAYER_FUNCTIONS or n.startswith("Captioning")]
+    names = [n for n in known if only is None or n in only]
+    checks.reference_namespace()        # the library's modules, imported once before the threads
+    checked, load_errors = check_files(files, names, timeout, grading is not None)
+    results = []
+    for f in files:
+        error = f.error or load_errors.get(f.path)
+        if error is not None:
+            results.append(new_result(f.path.name, "crashed", f"could not run {f.path}: {error}"))
+    for name in names:
+        if name in checked:
+            results.append(checked[name])
+        elif grading is not None:
+            results.append(new_result(name, "missing", "not in the submitted files (scores 0)"))
+        else:
+            results.append(new_result(name, "absent", "not in the given files"))
+    return results
