@@ -84,6 +84,10 @@ class RemoteTensor:
         self.values, self.dtype, self.grad_fn = values, dtype, grad_fn
         self.requires_grad, self.handle = requires_grad, handle
 
+    @property
+    def shape(self):
+        return self.values.shape
+
 
 class NewTensor:
     """A tensor for the learner's process to make: values, dtype name
@@ -91,6 +95,10 @@ class NewTensor:
 
     def __init__(self, values, dtype, requires_grad=False):
         self.values, self.dtype, self.requires_grad = values, dtype, requires_grad
+
+    @property
+    def shape(self):
+        return self.values.shape
 
 
 class TorchDtype:

@@ -318,7 +318,7 @@ class Server:
         np = self.np
         before = [a.copy() if type(a) is np.ndarray else None for a in args]
         value = fn(*args, **kwargs)
-        if keep_last and type(value) is tuple and value:
+        if keep_last and type(value) is tuple and value and value[-1] is not None:
             value = (*value[:-1], _Kept(value[-1]))
         changed = [[i, a] for i, (a, b) in enumerate(zip(args, before))
                    if b is not None and not (a.shape == b.shape

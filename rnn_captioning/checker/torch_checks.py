@@ -18,12 +18,12 @@ from collections import namedtuple
 from types import SimpleNamespace
 
 import numpy as np
-import torch
 
 from rnn_captioning.checker import cases, checks
 from rnn_captioning.checker.cases import NotImplementedYet, at, case_label, named
 from rnn_captioning.checker.checks import CaseError, reference_namespace
 from rnn_captioning.checker.diagnosis import diagnose, worst
+from rnn_captioning.checker.remote import NewTensor, RemoteTensor, TorchDtype
 
 __all__ = ["TORCH_SPECS", "check_torch_function"]
 
@@ -97,7 +97,7 @@ def _torch_model(ns, t):
     p = t["params"]
     model = ns.CaptioningRNN(dict(cases.WORDS), input_dim=p["W_proj"].shape[0],
                              wordvec_dim=p["W_embed"].shape[1], hidden_dim=p["Wh"].shape[0],
-                             cell_type=t["cell"], dtype=t["features"].dtype)
+                             cell_type=t["cell"], dtype=TorchDtype(t["features"].dtype))
     model.params = dict(p)
     return model
 
@@ -106,7 +106,7 @@ def _loss_run(ns, t):
     loss = _torch_model(ns, t).loss(t["features"], t["captions"])
     if isinstance(loss, tuple):
         loss = loss[0]
-    if loss is None or (not torch.is_tensor(loss) and loss == 0):     # the template's 0.0
+    if loss is None or (not isinstance(loss, RemoteTensor) and loss == 0):   # the template's 0.0
         raise NotImplementedYet("returns the template's loss 0.0 (not implemented yet?)")
     return {"loss": loss}
 
@@ -143,14 +143,15 @@ TORCH_SPECS = LAYER_SPECS + MODEL_SPECS
 # -- tensors ------------------------------------------------------------------------------
 
 def _tensors(inputs, dtype, grad):
-    """NumPy inputs as tensors: floats in ``dtype`` (requiring grad when
-    ``grad``), integers as torch.long, the rest as it is."""
+    """NumPy inputs as tensors for the learner's process to make: floats in
+    ``dtype`` ('float64', 'float32'; requiring grad when ``grad``), integers
+    as torch.long, the rest as it is."""
     if isinstance(inputs, dict):
         return {k: _tensors(v, dtype, grad) for k, v in inputs.items()}
     if isinstance(inputs, np.ndarray):
         if inputs.dtype.kind == "f":
-            return torch.tensor(inputs, dtype=dtype, requires_grad=grad)
-        return torch.tensor(inputs, dtype=torch.long)
+            return NewTensor(inputs, dtype, requires_grad=grad)
+        return NewTensor(inputs, "int64")
     return inputs
 
 
@@ -158,7 +159,7 @@ def _numpy(outs):
     """Learner outputs as NumPy (captions: <NULL> after <END>, as for NumPy code)."""
     got = {}
     for k, v in outs.items():
-        got[k] = v.detach().cpu().numpy() if torch.is_tensor(v) else np.asarray(v)
+        got[k] = v.values if isinstance(v, RemoteTensor) else np.asarray(v)
     if "captions" in got:
         got = cases.masked_captions(got["captions"])
     return got
@@ -181,8 +182,8 @@ def _run_torch_checks(spec, learner, seed, result, fn):
     for i, shape in enumerate(spec.shapes):
         inputs, label = spec.make(np.random.default_rng(seed + i), **shape), case_label(shape)
         try:
-            raw = checks.run_case(spec, learner, _tensors(inputs, torch.float64, False), label)
-            dtypes += _dtype_problems(raw, torch.float64)
+            raw = checks.run_case(spec, learner, _tensors(inputs, "float64", False), label)
+            dtypes += _dtype_problems(raw, "float64")
             got = _numpy(raw)
         except (NotImplementedYet, CaseError) as e:
             cell = shape.get("cell")
@@ -222,7 +223,8 @@ def _run_torch_checks(spec, learner, seed, result, fn):
 def _autograd(spec, learner, inputs, label, grad_errors):
     """Autograd's gradients of a random projection of the outputs against the
     library's analytic backward; a list of (problem kind, [where]) found."""
-    t = _tensors(inputs, torch.float64, True)
+    conn = learner._child
+    t = conn.ask("tensor", value=_tensors(inputs, "float64", True))
     try:
         outs = spec.run(learner, t)
     except RuntimeError as e:
@@ -233,15 +235,16 @@ def _autograd(spec, learner, inputs, label, grad_errors):
         raise checks.case_error(e, label) from e
     except Exception as e:
         raise checks.case_error(e, label) from e
-    cut = [k for k, v in outs.items() if not torch.is_tensor(v) or v.grad_fn is None]
+    cut = [k for k, v in outs.items() if not isinstance(v, RemoteTensor) or not v.grad_fn]
     if cut:
         return [("graph_cut", cut)]
-    scalar = sum((v * torch.as_tensor(inputs[spec.upstream[k]])).sum() if spec.upstream[k]
-                 else v for k, v in outs.items())
     ref = spec.ref_grads(copy.deepcopy(inputs))
     paths = list(ref)
     try:
-        grads = torch.autograd.grad(scalar, [at(t, p) for p in paths], allow_unused=True)
+        # sum(output * upstream) differentiated by autograd, in the learner's process
+        grads = conn.grad([outs[k] for k in outs],
+                          [inputs[spec.upstream[k]] if spec.upstream[k] else None for k in outs],
+                          [at(t, p) for p in paths])
     except RuntimeError as e:
         if "inplace" in str(e) or "in-place" in str(e):
             return [("in_place", [f"the backward ({label})"])]
@@ -249,7 +252,7 @@ def _autograd(spec, learner, inputs, label, grad_errors):
     missing = [_name(p) for p, g in zip(paths, grads) if g is None]
     if missing:
         return [("graph_cut", missing)]
-    worst(grad_errors, {_name(p): g.numpy() for p, g in zip(paths, grads)},
+    worst(grad_errors, {_name(p): g for p, g in zip(paths, grads)},
           {_name(p): v for p, v in ref.items()})
     return []
 
@@ -261,7 +264,7 @@ def _name(path):
 def _float32_case(spec, learner, inputs, label):
     """The function on float32 tensors: float32 results of the same values."""
     try:
-        outs = spec.run(learner, _tensors(inputs, torch.float32, False))
+        outs = spec.run(learner, _tensors(inputs, "float32", False))
     except RuntimeError as e:
         text = str(e)
         if any(w in text for w in ("dtype", "scalar type", "Double", "Float")):
@@ -269,7 +272,7 @@ def _float32_case(spec, learner, inputs, label):
         raise checks.case_error(e, f"float32, {label}") from e
     except Exception as e:
         raise checks.case_error(e, f"float32, {label}") from e
-    problems = _dtype_problems(outs, torch.float32)
+    problems = _dtype_problems(outs, "float32")
     if not problems and spec.name != "CaptioningRNN.sample":
         errs = {}
         worst(errs, _numpy(outs), spec.ref(reference_namespace(), copy.deepcopy(inputs)))
@@ -280,14 +283,16 @@ def _float32_case(spec, learner, inputs, label):
 
 
 def _dtype_problems(outs, dtype):
-    """Outputs not in the inputs' dtype (captions: not torch.long)."""
+    """Outputs not in the inputs' dtype ('float64', 'float32'; captions: not
+    torch.long)."""
     problems = []
     for k, v in outs.items():
         if k == "captions":
-            if not torch.is_tensor(v) or v.dtype != torch.long:
-                problems.append(("long", [f"captions are {getattr(v, 'dtype', type(v))}"]))
-        elif torch.is_tensor(v) and v.dtype != dtype:
-            problems.append(("fixed_dtype", [f"{dtype} inputs give {v.dtype} {k}"]))
+            if not isinstance(v, RemoteTensor) or v.dtype != "torch.int64":
+                shown = v.dtype if isinstance(v, RemoteTensor) else type(v).__name__
+                problems.append(("long", [f"captions are {shown}"]))
+        elif isinstance(v, RemoteTensor) and v.dtype != f"torch.{dtype}":
+            problems.append(("fixed_dtype", [f"torch.{dtype} inputs give {v.dtype} {k}"]))
     return problems
 
 
@@ -297,9 +302,8 @@ def _torch_cell_is_stub(ns, cell):
     if fn is None:
         return False
     k, (N, T, D, H) = 4 if cell == "lstm" else 1, (2, 2, 3, 2)
-    args = (torch.zeros(N, T, D, dtype=torch.float64), torch.zeros(N, H, dtype=torch.float64),
-            torch.zeros(D, k * H, dtype=torch.float64), torch.zeros(H, k * H, dtype=torch.float64),
-            torch.zeros(k * H, dtype=torch.float64))
+    args = tuple(NewTensor(np.zeros(shape), "float64")
+                 for shape in ((N, T, D), (N, H), (D, k * H), (H, k * H), (k * H,)))
     try:
         return fn(*args) is None
     except NotImplementedError:

@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from functools import lru_cache
@@ -42,6 +43,7 @@ UID_BASE = 2_100_000_000        # the children's users: no account has these
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
+_REAPING = threading.Lock()     # one thread at a time starts children or reaps orphans
 _SPARED = set()                 # children this process had before it checked anything
 _MODULES = {"checker_wire": wire, "checker_confine": confine, "checker_sandbox": sandbox}
 _BOOT = ("import sys, types, json\n"
@@ -85,7 +87,8 @@ def subreaper():
     try:
         yield
     finally:
-        sweep_orphans(set())
+        with _REAPING:
+            sweep_orphans(set())
         _libc.prctl(_PR_SET_CHILD_SUBREAPER, before.value, 0, 0, 0)
 
 
@@ -119,11 +122,12 @@ class Sandbox:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.scratch), "TMPDIR": str(self.scratch),
                "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT, _sources(), json.dumps(config)],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, cwd=self.scratch,
-            env=env, pass_fds=(requests, answers), start_new_session=True)
-        Sandbox.live.add(self.proc.pid)
+        with _REAPING:                  # a sweep must not take it for an orphan
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", _BOOT, _sources(), json.dumps(config)],
+                stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, cwd=self.scratch,
+                env=env, pass_fds=(requests, answers), start_new_session=True)
+            Sandbox.live.add(self.proc.pid)
         os.close(requests)
         os.close(answers)
         self.deadline = None
@@ -189,10 +193,11 @@ class Sandbox:
         with _ignored(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
-        Sandbox.live.discard(self.proc.pid)
-        if self.uid is not None:
-            kill_user(self.uid)
-        sweep_orphans(Sandbox.live)
+        with _REAPING:
+            Sandbox.live.discard(self.proc.pid)
+            if self.uid is not None:
+                kill_user(self.uid)
+            sweep_orphans(Sandbox.live)
         self.log.close()
         shutil.rmtree(self.work, ignore_errors=True)
 
