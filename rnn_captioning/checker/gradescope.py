@@ -10,6 +10,8 @@ import json
 
 from rnn_captioning.files.checkpoints import atomic_write
 
+MAX_OUTPUT = 4000               # characters of one test's output: results.json stays small
+
 __all__ = ["gradescope_results", "write_results"]
 
 
@@ -19,9 +21,13 @@ def _test(r):
               for d in r["diagnoses"]]
     lines += r["notes"]
     score = {"pass": 1.0, "fail": r["score"]}.get(r["status"], 0.0)
-    return {"name": r["name"], "score": round(score, 3), "max_score": 1.0,
+    return {"name": str(r["name"])[:200], "score": round(score, 3), "max_score": 1.0,
             "status": "passed" if r["status"] == "pass" else "failed",
-            "output": "\n".join(lines), "visibility": "visible"}
+            "output": _cut("\n".join(lines)), "visibility": "visible"}
+
+
+def _cut(text):
+    return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT] + " [cut]"
 
 
 def gradescope_results(results, error=None):
@@ -31,7 +37,8 @@ def gradescope_results(results, error=None):
     if error is not None or results is None:
         why = f"{type(error).__name__}: {error}" if error is not None else "no results"
         tests = [{"name": "checker", "score": 0.0, "max_score": 1.0, "status": "failed",
-                  "output": f"the checker could not run: {why}", "visibility": "visible"}]
+                  "output": _cut(f"the checker could not run: {why}"),
+                  "visibility": "visible"}]
     else:
         tests = [_test(r) for r in results if r["status"] != "absent"]
     return {"score": round(sum(t["score"] for t in tests), 3), "tests": tests,

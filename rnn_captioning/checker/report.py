@@ -171,14 +171,19 @@ def main(argv=None):
     ap.add_argument("--gradescope", type=Path, default=None, metavar="RESULTS_JSON",
                     help="also write Gradescope's autograder results.json here")
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                    help="seconds each function may take")
+                    help="seconds each function may take (default: %(default)s)")
+    ap.add_argument("--grade", choices=sorted(session.REQUIRED), default=None,
+                    help="grade a submission of this edition: exactly the functions its "
+                         "learners write are scored (a missing one scores 0), and no library "
+                         "module stands in for a file not submitted")
     ap.add_argument("--only", nargs="+", default=None, metavar="FUNCTION",
                     help="check only these functions (e.g. lstm_backward CaptioningRNN.loss)")
     args = ap.parse_args(argv)
     from rnn_captioning.checker.gradescope import write_results
     results, error = None, None
     try:
-        results = run_checks(args.files, timeout=args.timeout, only=args.only)
+        results = run_checks(args.files, timeout=args.timeout, only=args.only,
+                             grading=args.grade)
     except (FileNotFoundError, ValueError, TorchMissing) as e:
         error = e
     except BaseException as e:               # Ctrl-C, a bug of ours: still write the file
