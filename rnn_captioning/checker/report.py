@@ -15,9 +15,9 @@ mistakes whose wrong variants reproduce your outputs, with the equation each
 breaks. Functions your files do not define are not counted; stubs are
 reported as not implemented yet.
 
-Your code runs in child processes with a time limit: syntax errors, import
-errors, hangs and crashes are reported, never fatal, and each file is read on
-its own. The exit status is 0 when every function found passes. In a
+Your code runs in walled child processes with a time limit (see walls.py):
+syntax errors, import errors, hangs and crashes are reported, never fatal,
+and each file is read on its own. ``--grade numpy`` grades a submission. The exit status is 0 when every function found passes. In a
 notebook: ``from rnn_captioning.checker.report import check;
 check("rnn_layers.py")``.
 """
