@@ -27,16 +27,13 @@ import sys
 from pathlib import Path
 
 from rnn_captioning.checker import session
+from rnn_captioning.checker.session import TorchMissing
 from rnn_captioning.checker.sandbox import LAYER_FUNCTIONS, RULES
 
 __all__ = ["check", "run_checks", "format_report", "passed", "main"]
 
 DEFAULT_TIMEOUT = 30.0
 FAILING = ("fail", "crashed", "missing")
-
-
-class TorchMissing(RuntimeError):
-    """A PyTorch-edition file was given and PyTorch is not installed."""
 
 
 def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None, grading=None):

@@ -46,6 +46,10 @@ _KNOWN = set(LAYER_FUNCTIONS + RULES) | {f"CaptioningRNN.{m}" for m in MODEL_MET
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,200}$")
 
 
+class TorchMissing(RuntimeError):
+    """A PyTorch-edition file was given and PyTorch is not installed."""
+
+
 def is_torch(learner_file):
     """Whether a surveyed file is of the PyTorch edition."""
     return (learner_file.kind or "").startswith("torch_")
@@ -219,7 +223,6 @@ def run(paths, *, timeout, only, grading):
     files = survey_files(paths, timeout, grading is not None)
     torch_files = [f for f in files if is_torch(f)]
     if (torch_files or grading == "torch") and importlib.util.find_spec("torch") is None:
-        from rnn_captioning.checker.report import TorchMissing
         raise TorchMissing("these are PyTorch-edition files and PyTorch is not installed: "
                            "pip install -e \".[torch]\" (torch==2.13.0, the CPU build)")
     if grading is not None:
