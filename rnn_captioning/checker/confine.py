@@ -50,7 +50,8 @@ def put_up_walls(config):
         os.setgroups([])
         os.setresgid(config["uid"], config["uid"], config["uid"])
         os.setresuid(config["uid"], config["uid"], config["uid"])
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)   # after the switch: it clears it
+    if sys.platform == "linux":
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)   # after the switch: it clears it
     if os.getppid() != config["parent"]:
         os._exit(70)                    # the checker is already gone
     if ruleset is not None:
@@ -59,7 +60,11 @@ def put_up_walls(config):
 
 def _limits(limits):
     for name, value in limits.items():
-        resource.setrlimit(getattr(resource, name), (value, value))
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+        except (AttributeError, ValueError, OSError):
+            if sys.platform == "linux":         # elsewhere some limits do not exist
+                raise
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # a write past the size limit fails instead
 
 
@@ -97,6 +102,8 @@ def _keep_reachable(reach, scratch):
 def _landlock_ruleset(read, write):
     """A Landlock ruleset: read (and execute) beneath ``read``, everything
     beneath ``write``; no TCP; signals and abstract sockets kept inside."""
+    if sys.platform != "linux":
+        return None
     abi = _libc.syscall(_SYS_CREATE, None, 0, 1)
     if abi < 1:
         return None

@@ -162,6 +162,15 @@ class _Job:
                 box.stop()
 
 
+def _groups(names, model):
+    """The jobs one file's functions are split into, so that two children
+    share the work: a model's loss and sample apart, a long layers file in
+    two halves; a file with nothing to check still runs once (to load it)."""
+    if model and names:
+        return [[n] for n in names]
+    return [names[0::2], names[1::2]] if len(names) > 6 else [names]
+
+
 def check_files(files, names, timeout, grading):
     """Results by name of ``names`` (defined by the LearnerFiles ``files``),
     and the load errors by file."""
@@ -177,14 +186,8 @@ def check_files(files, names, timeout, grading):
             event.wait()
         return [f for f in plain if f.path not in errors]
 
-    jobs = []
-    for f in plain + models:
-        mine = [n for n in names if owner.get(n) is f]
-        groups = [mine[i::2] for i in range(2)] if len(mine) > 6 else [mine]
-        if f in models and len(mine) > 1:
-            groups = [[n] for n in mine]      # the loss and sample side by side
-        jobs += [_Job(f, g, loaded_files if f in models else None) for g in groups if g or
-                 g is groups[0]]
+    jobs = [_Job(f, group, loaded_files if f in models else None) for f in plain + models
+            for group in _groups([n for n in names if owner.get(n) is f], f in models)]
     results, slots, lock = {}, list(range(WORKERS)), threading.Lock()
 
     def work(job):

@@ -242,7 +242,7 @@ def sweep_orphans(keep):
 
 def _children_of(parent):
     pids = []
-    for entry in os.scandir("/proc"):
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if not entry.name.isdigit():
             continue
         try:
@@ -258,7 +258,7 @@ def _children_of(parent):
 def _own_processes():
     """How many processes this user has now (RLIMIT_NPROC counts them all)."""
     uid, count = os.getuid(), 0
-    for entry in os.scandir("/proc"):
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if entry.name.isdigit():
             try:
                 count += entry.stat().st_uid == uid
