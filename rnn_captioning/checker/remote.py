@@ -209,20 +209,17 @@ def _exception(data):
     if not isinstance(data, dict):
         return ChildGone("its answer was not in the checker's format")
     name, message = str(data.get("type", "Exception"))[:80], str(data.get("message", ""))[:2000]
-    bases = [str(b) for b in data.get("bases", [])][:12] if isinstance(data.get("bases"), list) \
-        else []
-    cls = _BUILTIN_ERRORS.get(name)
-    if cls is NotImplementedError or (cls is None and "NotImplementedError" in bases):
-        e = NotImplementedError(message)
-    elif cls is not None and cls is not SyntaxError:
+    bases = data.get("bases") if isinstance(data.get("bases"), list) else []
+    # the nearest built-in class of its own or its bases (torch's errors are
+    # RuntimeErrors, a learner's may derive from NotImplementedError)
+    cls = next((_BUILTIN_ERRORS[str(b)] for b in [name, *bases[:12]]
+                if str(b) in _BUILTIN_ERRORS), None)
+    e = LearnerError(name, message)
+    if cls is not None and cls is not SyntaxError:
         try:
             e = cls(message)
-        except Exception:
-            e = LearnerError(name, message)
-    else:
-        e = LearnerError(name, message)
-        if name == "RuntimeError" or "RuntimeError" in bases:
-            e = RuntimeError(message)
+        except Exception:           # a class whose constructor wants more
+            pass
     e.remote_type = name
     e.remote_frames = _frames(data.get("frames"))
     return e

@@ -17,8 +17,8 @@ reported as not implemented yet.
 
 Your code runs in walled child processes with a time limit (see walls.py):
 syntax errors, import errors, hangs and crashes are reported, never fatal,
-and each file is read on its own. ``--grade numpy`` grades a submission. The exit status is 0 when every function found passes. In a
-notebook: ``from rnn_captioning.checker.report import check;
+and each file is read on its own. The exit status is 0 when every function
+found passes; ``--grade numpy`` grades a submission instead. In a notebook: ``from rnn_captioning.checker.report import check;
 check("rnn_layers.py")``.
 """
 import argparse

@@ -193,29 +193,20 @@ def check_files(files, names, timeout, grading):
     def work(job):
         with lock:
             slot = slots.pop()
+        error, got = "the checker could not run it", {}
         try:
             error, got = job.run(timeout, grading, slot)
         finally:
             with lock:
                 slots.append(slot)
-            if job.target.path in loaded:
+                if error is not None:
+                    errors.setdefault(job.target.path, error)
+                results.update(got)
+            if job.target.path in loaded:       # after the error is known: models wait on it
                 loaded[job.target.path].set()
-        with lock:
-            if error is not None:
-                errors.setdefault(job.target.path, error)
-            results.update(got)
-
-    def work_and_mark(job):
-        try:
-            work(job)
-        except BaseException:
-            if job.target.path in loaded:
-                errors.setdefault(job.target.path, "the checker could not run it")
-                loaded[job.target.path].set()
-            raise
 
     with subreaper(), ThreadPoolExecutor(WORKERS) as pool:
-        for future in [pool.submit(work_and_mark, j) for j in jobs]:
+        for future in [pool.submit(work, j) for j in jobs]:
             future.result()
     return results, errors
 

@@ -66,11 +66,11 @@ def _sources():
 
 @lru_cache(maxsize=None)
 def machine_walls():
-    """What this machine lets the checker put up: {'landlock': ABI or 0,
-    'root': bool, 'signals': whether Landlock keeps signals inside}."""
+    """What this machine lets the checker put up: {'landlock': ABI or 0
+    (6 and up also keep signals inside), 'root': bool}."""
     abi = _libc.syscall(confine._SYS_CREATE, None, 0, 1) if sys.platform == "linux" else -1
     abi = max(abi, 0)
-    return {"landlock": abi, "root": os.geteuid() == 0, "signals": abi >= 6}
+    return {"landlock": abi, "root": os.geteuid() == 0}
 
 
 @contextmanager
@@ -130,6 +130,7 @@ class Sandbox:
             Sandbox.live.add(self.proc.pid)
         os.close(requests)
         os.close(answers)
+        os.set_blocking(self._to_child, False)      # a child that stops reading cannot stall us
         self.deadline = None
 
     def _config(self, grading, torch, cpu_seconds):
@@ -144,18 +145,20 @@ class Sandbox:
 
     # -- talking ----------------------------------------------------------------------
 
-    def _wait(self, fd):
+    def _wait(self, fd, write=False):
+        """Until fd is readable (writable), or ChildGone past the deadline."""
         left = None if self.deadline is None else self.deadline - time.monotonic()
         if left is not None and left <= 0:
             raise ChildGone("timed out")
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
+        ready = select.select(*(([], [fd]) if write else ([fd], [])), [], left)
+        if not any(ready):
             raise ChildGone("timed out")
 
     def request(self, message, arrays=()):
         """Send one request; (reply, arrays) or ChildGone."""
         try:
-            wire.write_frame(self._to_child, message, arrays)
+            wire.write_frame(self._to_child, message, arrays,
+                             wait=lambda fd: self._wait(fd, write=True))
             return wire.read_frame(self._from_child, FRAME_LIMIT, self._wait)
         except (BrokenPipeError, EOFError):
             self.proc.wait()
@@ -329,6 +332,9 @@ def _outermost(paths):
     return {p for p in paths if not any(q != p and p.startswith(q + os.sep) for q in paths)}
 
 
+HELPER_BYTES = 1 << 20          # a learner's helper module larger than this is not copied
+
+
 def copy_files(files, into):
     """Copy the learner's files, and the other .py files of their package
     folders (their own helper modules), keeping the layout below the
@@ -351,9 +357,6 @@ def copy_files(files, into):
             shutil.copyfile(f, target)
         copies.append(target)
     return copies
-
-
-HELPER_BYTES = 1 << 20          # a learner's helper module larger than this is not copied
 
 
 def _package_root(path):

@@ -76,10 +76,15 @@ def unpack(payload, json_length):
     return message, arrays
 
 
-def write_frame(fd, message, arrays=()):
+def write_frame(fd, message, arrays=(), wait=None):
+    """Write one frame; on a non-blocking fd, ``wait(fd)`` blocks until it
+    is writable (or raises)."""
     data = memoryview(pack(message, arrays))
     while data:
-        data = data[os.write(fd, data):]
+        try:
+            data = data[os.write(fd, data):]
+        except BlockingIOError:
+            wait(fd)
 
 
 def read_exactly(fd, n, wait=None):
