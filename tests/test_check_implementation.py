@@ -280,3 +280,30 @@ def test_a_file_saved_with_a_byte_order_mark_is_read_as_python_reads_it(tmp_path
     path.write_bytes(b"\xef\xbb\xbf" + source.replace("\n", "\r\n").encode("utf-8"))
     results = [r for r in ci.run_checks([path]) if r["status"] != "absent"]
     assert [r["status"] for r in results] == ["pass"] * 4, results
+
+
+def test_centred_differences_made_in_the_learners_process_equal_the_call_by_call_ones(tmp_path):
+    """The batched path (f.in_child: one request for every perturbed call)
+    gives the same numeric gradients as calling f once per perturbation."""
+    from rnn_captioning.checker.checks import numeric_gradient
+    from rnn_captioning.checker.remote import connect
+    from rnn_captioning.checker.walls import Sandbox
+    paths = write_student(tmp_path)
+    box = Sandbox(paths, grading=False)
+    try:
+        conn = connect(box)
+        layers = conn.ask("load", target=str(box.paths[0]), others=[])
+        model = conn.ask("load", target=str(box.paths[1]), others=[str(box.paths[0])])
+        names = ["lstm_step_backward", "rnn_backward", "temporal_softmax_loss",
+                 "CaptioningRNN.loss"]
+        for spec in [s for s in SPECS if s.name in names]:
+            ns = model if spec.name.startswith("Captioning") else layers
+            inputs = spec.make(np.random.default_rng(1), **spec.shapes[1])
+            for name, path in spec.grads.items():
+                batched = numeric_gradient(spec.f, ns, inputs, path)
+                # the same f, through a plain function: one request per call
+                one_by_one = numeric_gradient(lambda n, i: spec.f(n, i), ns, inputs, path)
+                np.testing.assert_array_equal(batched, one_by_one, err_msg=f"{spec.name} {name}")
+                assert np.abs(batched).max() > 0, (spec.name, name)
+    finally:
+        box.stop()

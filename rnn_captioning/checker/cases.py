@@ -78,12 +78,31 @@ def _pair(fwd_name, fwd_params, fwd_outputs, bwd_name, upstream, grads, make):
         cache = forward(ns, inputs)[-1]
         return named(getattr(ns, bwd_name)(*(inputs[u] for u in upstream), cache), list(grads))
 
+    def reduce(values, inputs):
+        return sum(float(np.sum(v * inputs[u])) for v, u in zip(values, upstream))
+
     def f(ns, inputs):
         outs = run_forward(ns, inputs)
-        return sum(float(np.sum(outs[o] * inputs[u])) for o, u in zip(fwd_outputs, upstream))
+        return reduce([outs[o] for o in fwd_outputs], inputs)
+
+    f.in_child = _perturbed_call(fwd_name, fwd_params, reduce)
 
     return [Spec(fwd_name, fwd_params, SHAPES, make, run_forward, None, None),
             Spec(bwd_name, (*upstream, "cache"), SHAPES, make, run_backward, grads, f)]
+
+
+# A spec's scalar f (of which its gradients are) may carry ``f.in_child(ns,
+# inputs, path, h)``: f at the input at ``path`` moved by +h and then -h at each
+# entry in turn (2 * size scalars), where the learner's process makes all the
+# calls in one request and returns their raw values (checks.numeric_gradient)
+
+def _perturbed_call(name, params, reduce):
+    """in_child for an f that is reduce(the values but the last that the
+    function ``name`` returns on the inputs ``params``, inputs)."""
+    def in_child(ns, inputs, path, h):
+        values = getattr(ns, name).perturbed([inputs[p] for p in params], params.index(path), h)
+        return [reduce(v, inputs) for v in values]
+    return in_child
 
 
 def recurrent_inputs(k, step):
@@ -131,6 +150,12 @@ def _softmax_run(ns, inputs):
                   ["loss", "dx"])
 
 
+def _softmax_loss(ns, inputs):
+    return _softmax_run(ns, inputs)["loss"]
+
+
+_softmax_loss.in_child = _perturbed_call("temporal_softmax_loss", ("x", "y", "mask"),
+                                         lambda values, inputs: values[0])
 _STEP, _SEQ = ("x", "prev_h", "Wx", "Wh", "b"), ("x", "h0", "Wx", "Wh", "b")
 _RECURRENT_GRADS = {"dx": "x", "dh0": "h0", "dWx": "Wx", "dWh": "Wh", "db": "b"}
 
@@ -145,7 +170,7 @@ LAYER_SPECS = [
     *_pair("temporal_affine_forward", ("x", "w", "b"), ["out"], "temporal_affine_backward",
            ["dout"], {"dx": "x", "dw": "w", "db": "b"}, _affine_inputs),
     Spec("temporal_softmax_loss", ("x", "y", "mask"), SHAPES, _softmax_inputs, _softmax_run,
-         {"dx": "x"}, lambda ns, inputs: _softmax_run(ns, inputs)["loss"]),
+         {"dx": "x"}, _softmax_loss),
     *_pair("lstm_step_forward", ("x", "prev_h", "prev_c", "Wx", "Wh", "b"),
            ["next_h", "next_c"], "lstm_step_backward", ["dnext_h", "dnext_c"],
            {"dx": "x", "dprev_h": "prev_h", "dprev_c": "prev_c", "dWx": "Wx", "dWh": "Wh",
@@ -170,12 +195,17 @@ def model_inputs(rng, N, T, D, H, cell):
             "params": params}
 
 
+def _model_arguments(inputs):
+    p = inputs["params"]
+    return [dict(WORDS)], dict(input_dim=p["W_proj"].shape[0], wordvec_dim=p["W_embed"].shape[1],
+                               hidden_dim=p["Wh"].shape[0], cell_type=inputs["cell"],
+                               dtype=inputs["features"].dtype)
+
+
 def _model(ns, inputs):
-    p, dtype = inputs["params"], inputs["features"].dtype
-    model = ns.CaptioningRNN(dict(WORDS), input_dim=p["W_proj"].shape[0],
-                             wordvec_dim=p["W_embed"].shape[1], hidden_dim=p["Wh"].shape[0],
-                             cell_type=inputs["cell"], dtype=dtype)
-    model.params = {k: v.copy() for k, v in p.items()}
+    args, kwargs = _model_arguments(inputs)
+    model = ns.CaptioningRNN(*args, **kwargs)
+    model.params = {k: v.copy() for k, v in inputs["params"].items()}
     return model
 
 
@@ -186,6 +216,20 @@ def model_loss(ns, inputs):
         raise NotImplementedYet("returns the template's loss 0.0 and no gradients "
                                 "(not implemented yet?)")
     return {"loss": out["loss"], **{f"d{k}": out["grads"].get(k) for k in inputs["params"]}}
+
+
+def _model_loss(ns, inputs):
+    return model_loss(ns, inputs)["loss"]
+
+
+def _model_loss_in_child(ns, inputs, path, h):
+    args, kwargs = _model_arguments(inputs)
+    values = ns.CaptioningRNN.perturbed_model(args, kwargs, inputs["params"], path[1],
+                                              [inputs["features"], inputs["captions"]], h)
+    return [v[0] for v in values]
+
+
+_model_loss.in_child = _model_loss_in_child
 
 
 def sample_inputs(rng, N, T, D, H, cell):
@@ -223,7 +267,7 @@ def _param_grads():
 
 MODEL_SPECS = [
     Spec("CaptioningRNN.loss", ("self", "features", "captions"), MODEL_SHAPES, model_inputs,
-         model_loss, _param_grads(), lambda ns, inputs: model_loss(ns, inputs)["loss"]),
+         model_loss, _param_grads(), _model_loss),
     Spec("CaptioningRNN.sample", ("self", "features"), SAMPLE_SHAPES, sample_inputs,
          model_sample, None, None),
 ]

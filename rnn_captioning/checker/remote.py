@@ -60,6 +60,19 @@ class Remote:
     def __call__(self, *args, **kwargs):
         return self._child.call(self, args, kwargs)
 
+    def perturbed(self, args, index, h):
+        """The values (but the last: a cache, or a gradient) this function
+        returns for ``args`` with args[index] changed by +h and then -h at
+        each of its entries in turn: a list of 2 * size tuples."""
+        return self._child.ask("perturbed", fn=self, args=list(args), index=index, h=h)
+
+    def perturbed_model(self, args, kwargs, params, key, call_args, h):
+        """This class's loss, made anew for each entry of params[key] moved by
+        +h and then -h: ``model = cls(*args, **kwargs)``, its params set, the
+        values but the last of ``model.loss(*call_args)``."""
+        return self._child.ask("perturbed_model", cls=self, args=list(args), kwargs=kwargs,
+                               params=params, key=key, call_args=list(call_args), h=h)
+
     def call_keeping_last(self, *args):
         """Call; the last returned value (a cache) stays in the learner's
         process and comes back as a Remote."""

@@ -113,7 +113,7 @@ def _package_root(path):
 
 def _python2_shims():
     """``from past.builtins import xrange`` (the 2016-2018 files) without ``future``."""
-    if importlib.util.find_spec("past") is None:
+    if "past" not in sys.modules and importlib.util.find_spec("past") is None:
         past, builtins_ = types.ModuleType("past"), types.ModuleType("past.builtins")
         past.__path__, builtins_.xrange = [], range
         sys.modules.update({"past": past, "past.builtins": builtins_})
@@ -324,6 +324,36 @@ class Server:
                    if b is not None and not (a.shape == b.shape
                                              and np.array_equal(a, b, equal_nan=True))]
         return {"value": value, "changed": changed}
+
+    def _perturbed(self, x, call):
+        """call(ix, step) for step +h and -h at each entry ix of x, in turn;
+        the values but the last (a cache, a gradient) of each."""
+        out = []
+        for ix in self.np.ndindex(*x.shape):
+            for sign in (1, -1):
+                value = call(ix, sign)
+                out.append(tuple(value[:-1]) if type(value) is tuple else value)
+        return out
+
+    def op_perturbed(self, fn, args, index, h):
+        """fn with args[index] moved by +h, then -h, at each entry in turn;
+        every call gets fresh copies (code that changes its inputs cannot
+        skew the next call)."""
+        def call(ix, sign):
+            moved = [a.copy() if type(a) is self.np.ndarray else a for a in args]
+            moved[index][ix] += sign * h
+            return fn(*moved)
+        return self._perturbed(args[index], call)
+
+    def op_perturbed_model(self, cls, args, kwargs, params, key, call_args, h):
+        """A model made anew for each entry of params[key] moved by +h, then
+        -h: ``cls(*args, **kwargs)``, its params set, then its loss."""
+        def call(ix, sign):
+            model = cls(*args, **kwargs)
+            model.params = {k: v.copy() for k, v in params.items()}
+            model.params[key][ix] += sign * h
+            return model.loss(*(a.copy() for a in call_args))
+        return self._perturbed(params[key], call)
 
     def op_signature(self, fn):
         try:
