@@ -57,6 +57,8 @@ setup(
             "rnn-caption-train=rnn_captioning.commands.train:main",
             "rnn-caption=rnn_captioning.commands.caption:main",
             "rnn-check=rnn_captioning.checker.report:main",
+            "rnn-autograder=rnn_captioning.checker.autograder:main",
+            "rnn-grade-class=rnn_captioning.checker.classroom:main",
         ]
     },
 )

@@ -45,7 +45,8 @@ def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None, grading=None):
     - grading: None (a learner's own check: functions the files do not
       define are 'absent', not counted), or an edition ('numpy', 'torch'):
       exactly the functions its learners write are scored, a missing one as
-      'missing', and no library module stands in for a file not given
+      'missing', and of the library's modules only the one the exercise
+      gives ready-made (layers.py) stands in for a file not given
     """
     from rnn_captioning.checker import checks
     known = [s.name for s in checks.SPECS]
@@ -171,8 +172,8 @@ def main(argv=None):
                     help="seconds each function may take (default: %(default)s)")
     ap.add_argument("--grade", choices=sorted(session.REQUIRED), default=None,
                     help="grade a submission of this edition: exactly the functions its "
-                         "learners write are scored (a missing one scores 0), and no library "
-                         "module stands in for a file not submitted")
+                         "learners write are scored (a missing one scores 0), and only the "
+                         "exercise's given layers.py stands in for a file not submitted")
     ap.add_argument("--only", nargs="+", default=None, metavar="FUNCTION",
                     help="check only these functions (e.g. lstm_backward CaptioningRNN.loss)")
     args = ap.parse_args(argv)

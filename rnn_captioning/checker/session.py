@@ -3,7 +3,7 @@
 The learner's files are parsed in a child (sandbox.survey), then each file
 runs in children of its own (walls.Sandbox), two at a time: a layers or
 optim file alone (with the library's stand-ins in a learner's own check,
-with nothing when grading), a model file on the files that loaded. The
+with only the given layers.py when grading), a model file on the files that loaded. The
 checks themselves (checks.py, torch_checks.py) run here, in the checker: they
 call the learner's functions through remote.Remote and compare the raw
 outputs with the library, computed here. A child that times out, dies or

@@ -96,7 +96,7 @@ class Sandbox:
     """One learner process: start it, talk to it, end it with all it started.
 
     - files: the learner's files to copy in (each with the folder it keeps)
-    - grading: no library stand-ins, and the library's files unreadable
+    - grading: only the given layers.py stands in, and the library's files are unreadable
     - torch: import PyTorch before the walls
     - slot: which of the concurrent children this is (its user when root)
     """
@@ -139,7 +139,7 @@ class Sandbox:
         read = readable(hidden=library_files() if grading else ())
         return {"scratch": str(self.scratch), "limits": limits, "uid": self.uid,
                 "parent": os.getpid(), "torch": torch, "frame_limit": FRAME_LIMIT,
-                "library_root": None if grading else str(LIBRARY_ROOT),
+                "grading": grading, "library_root": str(LIBRARY_ROOT),
                 "reach": out_of_reach(self.uid) if self.uid is not None else {},
                 "read": read, "write": [str(self.scratch), os.devnull]}
 
