@@ -244,3 +244,26 @@ def test_a_huge_source_file_is_parsed_within_the_childs_limits(tmp_path):
     assert score <= HONEST and proc.returncode == 1
     assert results.stat().st_size < 1 << 20
     assert time.monotonic() - start < 120
+
+
+def test_a_class_that_raises_on_lookup_crashes_only_its_functions(tmp_path):
+    """An exception raised where no case runs (a metaclass's attribute
+    lookup) is the function's crash; the other functions are still graded."""
+    from student_code import MODEL
+    model = MODEL.replace("class CaptioningRNN:", (
+        "class _Meta(type):\n    def __getattribute__(cls, name):\n"
+        "        if name in ('loss', 'sample'):\n            raise ValueError('no peeking')\n"
+        "        return type.__getattribute__(cls, name)\n\n\n"
+        "class CaptioningRNN(object, metaclass=_Meta):"))
+    assert model != MODEL
+    sub = tmp_path / "cs231n"
+    (sub / "classifiers").mkdir(parents=True)
+    (sub / "rnn_layers.py").write_text(LAYERS)
+    (sub / "classifiers" / "rnn.py").write_text(model)
+    from rnn_captioning.checker import report
+    results = {r["name"]: r for r in report.run_checks(
+        [sub / "rnn_layers.py", sub / "classifiers" / "rnn.py"], grading="numpy",
+        only=["rnn_step_forward", "CaptioningRNN.loss"])}
+    assert results["CaptioningRNN.loss"]["status"] == "crashed"
+    assert "no peeking" in results["CaptioningRNN.loss"]["message"]
+    assert results["rnn_step_forward"]["status"] == "pass"

@@ -156,6 +156,9 @@ class _Job:
                     except ChildGone as e:
                         results[name] = new_result(name, "crashed", _gone(e, timeout))
                         break           # the rest in a new child
+                    except Exception as e:  # raised outside a case (say, by a class's
+                        # attribute lookup): the function crashed, the others go on
+                        results[name] = new_result(name, "crashed", checks.crash_message(e))
                 if not pending:
                     return None, results
             finally:
