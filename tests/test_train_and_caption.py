@@ -68,23 +68,67 @@ def test_resume_continues_the_run(data_dir, run, tmp_path):
     assert meta["epoch"] == 3 and meta["iteration"] == first["iteration"] * 3 // 2
 
 
-def test_self_critical_phase_from_a_model_and_resumed(data_dir, run, tmp_path, capsys):
-    """--init-model starts the self-critical phase from a saved model; its
-    checkpoints go to self_critical/, and --scst-resume continues them."""
+def test_self_critical_phase_from_a_model_and_resumed(data_dir, run, tmp_path, capsys,
+                                                      monkeypatch):
+    """--init-model starts the self-critical phase from a saved model (the
+    summary starts from its val CIDEr-D); its checkpoints go to
+    self_critical/, and --scst-resume continues them in the same run folder."""
     common = ["--data-dir", str(data_dir), *SMALL]
     assert train.main([*common, "--output-dir", str(tmp_path / "a"), "--init-model",
                        str(run / "model.npz"), "--scst-epochs", "1"]) == 0
-    assert "self-critical phase: val CIDEr-D ? ->" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "self-critical training of" in out and "training a lstm captioner" not in out
+    assert re.search(r"self-critical phase: val CIDEr-D \d+\.\d{3} -> \d+\.\d{3}", out)
     summary = json.loads((tmp_path / "a" / "metrics.json").read_text())["self_critical"]
     assert summary["epochs"] == 1 and summary["seconds"] > 0
+    assert summary["val_CIDEr_before"] is not None
     checkpoint = tmp_path / "a" / "self_critical" / "checkpoint.npz"
     arrays, first = load_npz(checkpoint, CHECKPOINT_KIND)
     assert first["epoch"] == 1 and len(arrays["reward_history"]) == first["iteration"]
-    assert train.main([*common, "--output-dir", str(tmp_path / "b"), "--scst-resume",
-                       str(checkpoint), "--scst-epochs", "2", "--scst-reward", "scene"]) == 0
-    arrays, meta = load_npz(tmp_path / "b" / "self_critical" / "checkpoint.npz",
-                            CHECKPOINT_KIND)
+    monkeypatch.chdir(tmp_path)                 # a new run folder would appear in runs/
+    assert train.main([*common, "--scst-resume", str(checkpoint), "--scst-epochs", "2",
+                       "--scst-reward", "scene"]) == 0
+    out = capsys.readouterr().out
+    assert f"run folder {tmp_path / 'a'}" in out and not (tmp_path / "runs").exists()
+    assert "val CIDEr-D of the chosen checkpoint" in out and "?" not in out
+    arrays, meta = load_npz(checkpoint, CHECKPOINT_KIND)
     assert meta["epoch"] == 2 and len(arrays["reward_history"]) == 2 * first["iteration"]
+
+
+def test_evaluate_a_saved_model_without_training(data_dir, run, tmp_path, capsys):
+    """--init-model alone scores the model on the test split and writes the
+    run folder's metrics and samples, training nothing."""
+    out = tmp_path / "eval"
+    assert train.main(["--data-dir", str(data_dir), *SMALL, "--output-dir", str(out),
+                       "--init-model", str(run / "model.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert f"evaluating {run / 'model.npz'} (lstm)" in printed and "training a" not in printed
+    mine = json.loads((out / "metrics.json").read_text())
+    theirs = json.loads((run / "metrics.json").read_text())
+    assert mine["CIDEr"] == pytest.approx(theirs["CIDEr"])     # the same model, the same test
+    assert {p.name for p in out.iterdir()} == {"metrics.json", "samples.png"}
+
+
+def test_metrics_hold_their_settings_and_files_are_readable(run):
+    settings = json.loads((run / "metrics.json").read_text())["settings"]
+    assert settings["flags"]["hidden_dim"] == 32 and settings["flags"]["seed"] == 0
+    assert settings["data"]["builtin"] and settings["data"]["version"] == sd.VERSION
+    assert settings["data"]["train"] == 80
+    for name in ("metrics.json", "model.npz", "checkpoint.npz", "loss.png"):
+        assert (run / name).stat().st_mode & 0o044 == 0o044, name     # not private (0600)
+
+
+def test_help_shows_every_default_once(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, default in [("--epochs EPOCHS", "3"), ("--learning-rate LEARNING_RATE", "0.005"),
+                          ("--hidden-dim HIDDEN_DIM", "256"), ("--seed SEED", "0"),
+                          ("--lr-decay LR_DECAY", "0.5"), ("--batch-size BATCH_SIZE", "100"),
+                          ("--cell-type {rnn,lstm}", "lstm")]:
+        after = text.split(flag, 2)[-1].split(" --", 1)[0]
+        assert f"(default: {default})" in after, flag
+    assert "(default: None)" not in text and text.count("$COCO_CAPTIONING_DIR") == 1
 
 
 def test_both_phases_in_one_run(data_dir, tmp_path, capsys):
@@ -127,9 +171,23 @@ def test_caption_bad_index(run, data_dir):
         caption.main([str(run / "model.npz"), "--index", "99", "--data-dir", str(data_dir)])
 
 
-def test_self_critical_start_needs_epochs(tmp_path):
+def test_self_critical_resume_needs_epochs(tmp_path):
     with pytest.raises(SystemExit, match="give --scst-epochs N"):
-        train.main(["--init-model", str(tmp_path / "model.npz"), *SMALL])
+        train.main(["--scst-resume", str(tmp_path / "checkpoint.npz"), *SMALL])
+
+
+def test_caption_test_split_and_clear_errors(run, data_dir, tmp_path, capsys):
+    assert caption.main([str(run / "model.npz"), "--index", "0", "--split", "test",
+                         "--data-dir", str(data_dir)]) == 0
+    assert capsys.readouterr().out.startswith("test image 0: ")
+    with pytest.raises(SystemExit, match="no model file .*nothing.npz"):
+        caption.main([str(tmp_path / "nothing.npz"), "--index", "0"])
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(SystemExit, match="bad.npz is not a model saved by this library"):
+        caption.main([str(tmp_path / "bad.npz"), "--index", "0"])
+    with pytest.raises(SystemExit, match="cannot read the image .*missing.png"):
+        caption.main([str(run / "model.npz"), str(tmp_path / "missing.png"),
+                      "--data-dir", str(data_dir)])
 
 
 @pytest.mark.parametrize("flag,value,message", [

@@ -2,7 +2,7 @@
 
     python caption.py runs/x/model.npz picture.png other.png     # image files
     python caption.py runs/x/model.npz --index 0 5 9             # val images by index
-    python caption.py runs/x/model.npz --index 3 --split train --beam-size 3
+    python caption.py runs/x/model.npz --index 3 --split test --beam-size 3
 
 Image files are featurised from their pixels with the built-in dataset's
 feature extractor and PCA (so they must be images of the built-in kind: the
@@ -19,7 +19,8 @@ import numpy as np
 from captioning_rnn import CaptioningRNN
 from coco_utils import decode_captions, load_coco_data, references_by_image
 from image_utils import load_image
-from rnn_captioning.commands.train import COCO_MARKER, default_data_dir
+from rnn_captioning.commands.train import COCO_MARKER, count, default_data_dir
+from rnn_captioning.evaluation.scenes import load_split
 from rnn_captioning.scenes import dataset as shapes_dataset
 
 
@@ -28,15 +29,41 @@ def parse_args(argv=None):
     p.add_argument("model", type=Path, help="a model.npz written by train.py")
     p.add_argument("images", nargs="*", help="image files (or file:// / http(s) URLs)")
     p.add_argument("--index", type=int, nargs="+", default=[], help="image indices of a split")
-    p.add_argument("--split", choices=("train", "val"), default="val")
+    p.add_argument("--split", choices=("train", "val", "test"), default="val",
+                   help="split of --index (test: the built-in dataset's; default: val)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="data folder (default: COCO if present, else the built-in dataset)")
-    p.add_argument("--beam-size", type=int, default=1, help="1: greedy decoding")
-    p.add_argument("--max-length", type=int, default=16)
+    p.add_argument("--beam-size", type=count(1), default=1,
+                   help="beam width (default: 1, greedy decoding)")
+    p.add_argument("--max-length", type=count(1), default=16,
+                   help="most words per caption (default: 16)")
     args = p.parse_args(argv)
     if not args.images and not args.index:
         p.error("give image files or --index")
     return args
+
+
+def load_model(path):
+    """The saved model, or a clear error naming the file."""
+    if not path.is_file():
+        raise SystemExit(f"error: no model file {path} (python train.py writes "
+                         f"runs/<date>-<time>/model.npz)")
+    try:
+        return CaptioningRNN.load(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"error: {path} is not a model saved by this library: {e}") from None
+
+
+def load_pictures(paths):
+    """The image files (or URLs) as arrays; a clear error for one that is
+    missing or unreadable."""
+    images = []
+    for p in paths:
+        try:
+            images.append(load_image(p))
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"error: cannot read the image {p}: {e}") from None
+    return images
 
 
 def generate(model, features, beam_size, max_length):
@@ -47,7 +74,7 @@ def generate(model, features, beam_size, max_length):
 
 def caption_files(model, paths, args):
     builtin_dir = args.data_dir or shapes_dataset.ensure_dataset()
-    features = shapes_dataset.featurize_images([load_image(p) for p in paths], builtin_dir)
+    features = shapes_dataset.featurize_images(load_pictures(paths), builtin_dir)
     if features.shape[1] != model.input_dim:
         raise SystemExit(f"error: the model takes {model.input_dim} features, the built-in "
                          f"extractor gives {features.shape[1]}: was it trained on COCO?")
@@ -62,6 +89,11 @@ def caption_indices(model, args):
         coco = default_data_dir()
         data_dir = coco if (coco / COCO_MARKER).is_file() else shapes_dataset.ensure_dataset()
     data = load_coco_data(data_dir)
+    if args.split == "test":
+        if not (Path(data_dir) / shapes_dataset.captions_file("test")).is_file():
+            raise SystemExit(f"error: {data_dir} has no test split (COCO's test captions are "
+                             f"not public): use --split val")
+        load_split(data, data_dir, "test")
     features = data[f"{args.split}_features"]
     n = features.shape[0]
     bad = [i for i in args.index if not 0 <= i < n]
@@ -77,7 +109,7 @@ def caption_indices(model, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    model = CaptioningRNN.load(args.model)
+    model = load_model(args.model)
     if args.images:
         caption_files(model, args.images, args)
     if args.index:

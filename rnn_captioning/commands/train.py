@@ -69,27 +69,40 @@ def rate(text):
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where there is none to show (None,
+    a switch that is off, or a help text that says it already)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=_HelpFormatter)
     p.add_argument("--data-dir", type=Path, default=None,
                    help="COCO captioning folder (default: $COCO_CAPTIONING_DIR or "
                         "datasets/coco_captioning; the built-in dataset if absent)")
     p.add_argument("--builtin", action="store_true",
                    help="use the built-in dataset even if COCO is present")
-    p.add_argument("--cell-type", choices=("rnn", "lstm"), default="lstm")
-    p.add_argument("--wordvec-dim", type=count(1), default=128)
-    p.add_argument("--hidden-dim", type=count(1), default=256)
-    p.add_argument("--epochs", type=count(0), default=3)
-    p.add_argument("--batch-size", type=count(1), default=100)
-    p.add_argument("--learning-rate", type=positive, default=5e-3)
-    p.add_argument("--lr-decay", type=positive, default=0.5)
-    p.add_argument("--grad-clip", type=positive, default=5.0)
+    p.add_argument("--cell-type", choices=("rnn", "lstm"), default="lstm",
+                   help="recurrent cell of the decoder")
+    p.add_argument("--wordvec-dim", type=count(1), default=128, help="word vector size W")
+    p.add_argument("--hidden-dim", type=count(1), default=256, help="hidden state size H")
+    p.add_argument("--epochs", type=count(0), default=3, help="epochs of cross-entropy training")
+    p.add_argument("--batch-size", type=count(1), default=100, help="captions per minibatch")
+    p.add_argument("--learning-rate", type=positive, default=5e-3, help="Adam's learning rate")
+    p.add_argument("--lr-decay", type=positive, default=0.5,
+                   help="the learning rate is multiplied by this after each epoch")
+    p.add_argument("--grad-clip", type=positive, default=5.0,
+                   help="gradients whose global L2 norm exceeds this are scaled down to it")
     p.add_argument("--dropout", type=rate, default=0.2,
                    help="dropout on the image features and the decoder's hidden states "
                         "during cross-entropy training (0: none, the exercise's model)")
     p.add_argument("--max-train", type=count(1), default=None,
-                   help="use this many training captions at most")
+                   help="use this many training captions at most (default: all)")
     p.add_argument("--val-images", type=count(1), default=500,
                    help="validation images scored at each epoch and at the end")
     p.add_argument("--beam-size", type=count(1), default=1,
@@ -97,10 +110,13 @@ def parse_args(argv=None):
     p.add_argument("--meteor", action="store_true",
                    help="also compute METEOR at the end when Java is present (slow to start)")
     p.add_argument("--no-meteor", action="store_true", help=argparse.SUPPRESS)   # the default
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the minibatches and dropout")
     p.add_argument("--output-dir", type=Path, default=None,
-                   help="run folder (default: runs/<date>-<time>)")
-    p.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from")
+                   help="run folder (default: runs/<date>-<time>, or the folder of the "
+                        "checkpoint resumed)")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="continue an interrupted training from its checkpoint.npz")
     p.add_argument("--print-every", type=count(1), default=500,
                    help="iterations between printed training losses")
     p.add_argument("--no-progress", action="store_true",
@@ -115,11 +131,15 @@ def parse_args(argv=None):
     scst.add_argument("--scst-scene-value", type=positive, default=4.0,
                       help="reward of a caption right under the strict scene metric (CIDEr-D "
                       "ranges over 0-10)")
-    scst.add_argument("--scst-baseline", choices=("greedy", "mean"), default="greedy")
+    scst.add_argument("--scst-baseline", choices=("greedy", "mean"), default="greedy",
+                      help="what each sample's reward is compared with: the greedy "
+                           "caption's reward, or the mean of the image's other samples")
     scst.add_argument("--scst-samples", type=count(1), default=5, help="captions sampled per image")
-    scst.add_argument("--scst-learning-rate", type=positive, default=3e-4)
+    scst.add_argument("--scst-learning-rate", type=positive, default=3e-4,
+                      help="Adam's learning rate in the self-critical phase")
     scst.add_argument("--init-model", type=Path, default=None,
-                      help="start from this saved model: no cross-entropy training")
+                      help="start from this saved model.npz, without cross-entropy training; "
+                           "alone (no --scst-epochs), only evaluate it")
     scst.add_argument("--scst-resume", type=Path, default=None,
                       help="continue an interrupted self-critical phase from its checkpoint")
     return p.parse_args(argv)
@@ -188,13 +208,12 @@ def build_scst_solver(args, data, data_dir, builtin, model, run_dir, best_val_ci
     return solver
 
 
-def scst_summary(phases, seconds):
-    """What the self-critical phase did: val CIDEr-D of the chosen checkpoints
-    before and after, the mean reward of its first and last epochs, its time."""
-    scst = phases[-1][1]
+def scst_summary(scst, seconds, before):
+    """What the self-critical phase (the solver ``scst``) did: val CIDEr-D of
+    the model it started from (None when resumed) and of the checkpoint it
+    chose, the mean reward of its first and last epochs, its time."""
     per_epoch = scst.iterations_per_epoch
     rewards = scst.reward_history
-    before = phases[0][1].best_metric if len(phases) == 2 else None
     return {"epochs": scst.num_epochs, "val_CIDEr_before": before,
             "val_CIDEr_after": scst.best_metric,
             "reward_first_epoch": float(np.mean(rewards[:per_epoch])),
@@ -226,36 +245,91 @@ def _split_metrics(solver, data, data_dir, builtin, split, args, meteor):
     return metrics
 
 
+def run_folder(args):
+    """--output-dir; else the run folder of the checkpoint resumed (a
+    self-critical checkpoint sits in <run>/self_critical/); else a new
+    runs/<date>-<time>."""
+    if args.output_dir is not None:
+        return args.output_dir
+    if args.scst_resume is not None:
+        folder = args.scst_resume.parent
+        return folder.parent if folder.name == "self_critical" else folder
+    if args.resume is not None:
+        return args.resume.parent
+    return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def plan(args, data, data_dir, builtin, run_dir):
+    """(the phases: a list of (resume flag, a function making its solver),
+    the model they start from, the headline saying what happens). The
+    self-critical phase's solver is made when its turn comes: after a
+    cross-entropy phase it starts from that phase's best val CIDEr-D (the
+    model stays the best until beaten), from --init-model from the saved
+    model's own. No phase: the model of --init-model is only evaluated."""
+    where = f"{len(data['train_captions'])} captions ({'built-in shapes' if builtin else 'COCO'})"
+    phases, model = [], None
+    if args.init_model is None and args.scst_resume is None:
+        cross_entropy = build_solver(args, data, run_dir)
+        phases.append(("--resume", lambda: cross_entropy))
+        model = cross_entropy.model
+        headline = f"training a {args.cell_type} captioner on {where}"
+    elif args.scst_resume is not None:      # the checkpoint holds the weights
+        model = model_for_checkpoint(args.scst_resume)
+        headline = f"resuming the self-critical phase of {args.scst_resume} on {where}"
+    else:
+        model = CaptioningRNN.load(args.init_model)
+        headline = (f"self-critical training of {args.init_model} ({model.cell_type}) on {where}"
+                    if args.scst_epochs else f"evaluating {args.init_model} ({model.cell_type})")
+    if args.scst_epochs:
+        def self_critical():
+            if phases[0][0] == "--resume":
+                best = phases[0][1]().best_metric
+            elif args.scst_resume is None:
+                best = evaluation_solver(model, data).caption_metrics(
+                    "val", args.val_images)["CIDEr"]
+            else:
+                best = None         # the checkpoint has its own
+            return build_scst_solver(args, data, data_dir, builtin, model, run_dir, best)
+        phases.append(("--scst-resume", self_critical))
+    return phases, model, f"{headline}; run folder {run_dir}"
+
+
+def evaluation_solver(model, data):
+    """A solver that only scores ``model`` (no training, no checkpoints)."""
+    return CaptioningSolver(model, data, num_epochs=0, verbose=False)
+
+
+def settings(args, data_dir, builtin):
+    """What produced a run's figures: every flag, and the data it used."""
+    flags = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    data = {"folder": str(data_dir), "builtin": builtin}
+    if builtin:
+        try:            # the generated dataset's version, seed and sizes
+            data.update(json.loads((Path(data_dir) / "DONE.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            pass
+    return {"flags": flags, "data": data, "command": " ".join(sys.argv)}
+
+
 def main(argv=None):
     args = parse_args(argv)
-    if (args.init_model or args.scst_resume) and not args.scst_epochs:
-        raise SystemExit("error: --init-model and --scst-resume start the self-critical "
-                         "phase: give --scst-epochs N")
+    if args.scst_resume and not args.scst_epochs:
+        raise SystemExit("error: --scst-resume continues the self-critical phase: give "
+                         "--scst-epochs N (the phase's total epochs)")
     data_dir, builtin = resolve_data_dir(args)
     data = load_coco_data(data_dir, max_train=args.max_train, rng=args.seed)
     if builtin:
         for split in ("test", "novel"):
             load_split(data, data_dir, split)
-    run_dir = args.output_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    run_dir = run_folder(args)
     run_dir.mkdir(parents=True, exist_ok=True)
-    print(f"training a {args.cell_type} captioner on {len(data['train_captions'])} captions "
-          f"({'built-in shapes' if builtin else 'COCO'}); run folder {run_dir}", flush=True)
-
     start = time.perf_counter()
-    phases = []
-    if args.init_model is None and args.scst_resume is None:
-        phases.append(("--resume", build_solver(args, data, run_dir)))
-    if args.scst_epochs:
-        best = None
-        if phases:
-            model, best = phases[0][1].model, phases[0][1].best_metric
-        elif args.scst_resume is not None:          # the checkpoint holds the weights
-            model = model_for_checkpoint(args.scst_resume)
-        else:
-            model = CaptioningRNN.load(args.init_model)
-        phases.append(("--scst-resume", build_scst_solver(args, data, data_dir, builtin, model,
-                                                          run_dir, best)))
-    for flag, solver in phases:
+    phases, model, headline = plan(args, data, data_dir, builtin, run_dir)
+    print(headline, flush=True)
+    solver, phase_seconds, trained = evaluation_solver(model, data), 0.0, {}
+    for flag, make in phases:
+        solver = trained[flag] = make()
+        before = solver.best_metric     # the self-critical phase's starting point
         phase_start = time.perf_counter()
         try:
             solver.train()
@@ -266,14 +340,38 @@ def main(argv=None):
         solver.model.save(run_dir / "model.npz")
     metrics = evaluate(solver, data, data_dir, builtin, args)
     metrics["train_seconds"] = round(time.perf_counter() - start, 1)
-    if phases[-1][0] == "--scst-resume":
-        metrics["self_critical"] = scst_summary(phases, phase_seconds)
+    if "--scst-resume" in trained:
+        metrics["self_critical"] = scst_summary(trained["--scst-resume"], phase_seconds,
+                                                None if args.scst_resume else before)
+    metrics["settings"] = settings(args, data_dir, builtin)
     atomic_write(run_dir / "metrics.json",
                  lambda f: f.write(json.dumps(metrics, indent=2).encode()))
-    save_figure(plot_training(solver.loss_history, solver.val_history), run_dir / "loss.png")
-    save_figure(sample_figure(solver.model, data, beam_size=args.beam_size),
-                run_dir / "samples.png")
+    written = write_figures(trained, solver, data, args, run_dir, data_dir, builtin)
+    print_summary(metrics, builtin)
+    print(f"wrote {run_dir}/{', '.join(written)}")
+    return 0
 
+
+def write_figures(trained, solver, data, args, run_dir, data_dir, builtin):
+    """loss.png (when anything was trained) and samples.png; their names
+    with the other files of the run.
+
+    - trained: the solvers that ran, by their resume flag"""
+    written = ["model.npz", "metrics.json"] if trained else ["metrics.json"]
+    if trained:
+        cross_entropy, scst = trained.get("--resume"), trained.get("--scst-resume")
+        save_figure(plot_training(
+            cross_entropy.loss_history if cross_entropy else [],
+            cross_entropy.val_history if cross_entropy else [],
+            reward_history=scst.reward_history if scst else [],
+            scst_val_history=scst.val_history if scst else []), run_dir / "loss.png")
+        written.append("loss.png")
+    save_figure(sample_figure(solver.model, data, beam_size=args.beam_size,
+                              data_dir=data_dir if builtin else None), run_dir / "samples.png")
+    return written + ["samples.png"]
+
+
+def print_summary(metrics, builtin):
     print(f"{metrics['split']} BLEU-4 {metrics['Bleu_4']:.3f}  CIDEr-D {metrics['CIDEr']:.3f}"
           + (f"  METEOR {metrics['METEOR']:.3f}" if "METEOR" in metrics else "")
           + (f"  strict scene accuracy {metrics['strict_accuracy']:.1%}" if builtin else "")
@@ -286,12 +384,10 @@ def main(argv=None):
     if "self_critical" in metrics:
         sc = metrics["self_critical"]
         before = sc["val_CIDEr_before"]
-        print(f"self-critical phase: val CIDEr-D "
-              f"{'?' if before is None else f'{before:.3f}'} -> "
-              f"{sc['val_CIDEr_after']:.3f}, mean reward {sc['reward_first_epoch']:.3f} -> "
+        change = (f"val CIDEr-D {before:.3f} -> {sc['val_CIDEr_after']:.3f}" if before is not None
+                  else f"val CIDEr-D of the chosen checkpoint {sc['val_CIDEr_after']:.3f}")
+        print(f"self-critical phase: {change}, mean reward {sc['reward_first_epoch']:.3f} -> "
               f"{sc['reward_last_epoch']:.3f} ({sc['seconds']:.0f} s)")
-    print(f"wrote {run_dir}/model.npz, metrics.json, loss.png, samples.png")
-    return 0
 
 
 def _errors(counts):

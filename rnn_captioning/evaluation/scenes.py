@@ -12,7 +12,7 @@ from image_utils import load_images
 from solver import caption_images
 from rnn_captioning.evaluation.plots import plot_samples
 from rnn_captioning.scenes import dataset as scenes_dataset
-from rnn_captioning.scenes.grammar import strict_accuracy
+from rnn_captioning.scenes.grammar import judge, strict_accuracy
 
 __all__ = ["load_split", "caption_texts", "scene_accuracy", "sample_figure"]
 
@@ -44,11 +44,18 @@ def scene_accuracy(model, data, data_dir, split, beam_size=1):
     return strict_accuracy(texts, scenes)
 
 
-def sample_figure(model, data, n=8, beam_size=1):
-    """Val images with their generated and first reference captions."""
+def sample_figure(model, data, n=8, beam_size=1, data_dir=None):
+    """Val images with their generated and first reference captions; with
+    the built-in dataset's folder ``data_dir``, each generated caption is
+    marked right or wrong under the strict scene metric."""
     refs = references_by_image(data, "val")
     ids = sorted(refs)[:n]
     generated = caption_texts(model, data, "val", ids, beam_size)
     images, _ = load_images([data["val_urls"][i] for i in ids])  # None where a URL is dead
-    return plot_samples(images, generated, [refs[i][0] for i in ids],
-                        title="validation images: generated (gen) and reference (ref) captions")
+    verdicts, title = None, "validation images: generated and reference (ref) captions"
+    if data_dir is not None:
+        scenes = scenes_dataset.load_scenes(data_dir, "val")
+        verdicts = [judge(text, scenes[i]) for text, i in zip(generated, ids)]
+        title += ", generated marked right or wrong under the strict scene metric"
+    return plot_samples(images, generated, [refs[i][0] for i in ids], title=title,
+                        verdicts=verdicts)

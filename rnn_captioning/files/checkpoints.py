@@ -36,6 +36,10 @@ def atomic_write(path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a run's files are ordinary
+        # files, readable as the user's umask allows
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -49,6 +53,13 @@ def atomic_write(path, write):
             pass
         raise
     _fsync_dir(path.parent)
+
+
+def _umask():
+    """The process's umask (reading it means setting it: put it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder):
