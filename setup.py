@@ -51,6 +51,8 @@ setup(
         # checking learners' PyTorch-edition files (2025-): python check_implementation.py
         "torch": ["torch==2.13.0"],
         "bench": ["psutil>=5.9"],
+        # opening the notebooks: .venv/bin/jupyter lab notebooks/
+        "notebook": ["jupyterlab>=4.0"],
     },
     entry_points={
         "console_scripts": [

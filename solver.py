@@ -9,10 +9,11 @@ interrupt writes a checkpoint first).
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from coco_utils import decode_captions, references_by_image, sample_coco_minibatch
@@ -41,7 +42,7 @@ class CaptioningSolver:
                  grad_clip=None, seed=None, checkpoint_dir=None, checkpoint_every=None,
                  resume_from=None, val_every=0, val_max_images=500,
                  val_max_captions=2000, keep_best="CIDEr", restore_best=False,
-                 meteor=False, objective=None, **unknown):
+                 meteor=False, objective=None, blas_threads=1, **unknown):
         """Options (all keyword-only). With the exercise's options alone it
         behaves as the exercise's solver: prints ``(Iteration i / n) loss: ...``
         every ``print_every`` iterations when verbose, never validates, and
@@ -73,6 +74,12 @@ class CaptioningSolver:
           cross-entropy on a minibatch of captions (:func:`cross_entropy`);
           self_critical.SelfCritical(reward) fine-tunes on a caption metric,
           and its mean reward per step goes to ``reward_history``
+        - blas_threads: BLAS threads while training (None: as the process
+          has them). One by default: this model's matrices are small, so two
+          threads gain little on a quiet machine (32 against 25 it/s on 2
+          cores) and lose much when the cores are shared, where they
+          spin-wait for each other (4 against 11 it/s beside three busy
+          processes; benchmarks/bench_threads.py)
         """
         if unknown:
             raise ValueError(f"unknown CaptioningSolver options: {sorted(unknown)}")
@@ -103,6 +110,9 @@ class CaptioningSolver:
         self.checkpoint_every, self.val_every = checkpoint_every, val_every
         self.val_max_images, self.val_max_captions = val_max_images, val_max_captions
         self.keep_best, self.restore_best, self.meteor = keep_best, restore_best, meteor
+        if blas_threads is not None:
+            check_positive_int("blas_threads", blas_threads)
+        self.blas_threads = blas_threads
         if objective is not None and not callable(objective):
             raise TypeError(f"objective must be callable, got {type(objective).__name__}")
         self.objective = cross_entropy if objective is None else objective
@@ -147,8 +157,10 @@ class CaptioningSolver:
         has_val = "val_captions" in self.data and self.val_every != 0
         bar = tqdm(total=self.num_iterations, initial=self.iteration, desc="train",
                    disable=not self.verbose, dynamic_ncols=True)
+        threads = nullcontext() if self.blas_threads is None else \
+            threadpool_limits(self.blas_threads)
         try:
-            with bar, self._deferred_sigint():
+            with bar, self._deferred_sigint(), threads:
                 while self.iteration < self.num_iterations:
                     self._step()
                     self._print_loss()

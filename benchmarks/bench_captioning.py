@@ -580,10 +580,14 @@ def load():
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="standard,large")
-    ap.add_argument("--cells", default="rnn,lstm")
-    ap.add_argument("--cases", default="coco,full")
-    ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--sizes", default="standard,large",
+                    help="model sizes to time, comma-separated (default: %(default)s)")
+    ap.add_argument("--cells", default="rnn,lstm",
+                    help="cell types, comma-separated (default: %(default)s)")
+    ap.add_argument("--cases", default="coco,full",
+                    help="workloads, comma-separated (default: %(default)s)")
+    ap.add_argument("--repeat", type=int, default=11,
+                    help="timed repetitions; the median is shown (default: %(default)s)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     ap.add_argument("--scale", action="store_true", help="also time loading COCO-sized files")
     ap.add_argument("--scale-dir", default=None, help="where to write them (default: a temp dir)")

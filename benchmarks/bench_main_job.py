@@ -51,7 +51,8 @@ def run_job(code_dir, work, label):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--baseline", default=BASELINE, help="commit to compare with")
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="runs of each version; the best is compared (default: %(default)s)")
     args = ap.parse_args(argv)
     print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     times = {"baseline": [], "this checkout": []}

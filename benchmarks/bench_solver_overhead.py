@@ -67,8 +67,10 @@ def with_solver(model, data):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--cells", nargs="+", default=["rnn", "lstm"])
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="timed rounds of each; the best is kept (default: %(default)s)")
+    ap.add_argument("--cells", nargs="+", default=["rnn", "lstm"],
+                    help="cell types to time (default: rnn lstm)")
     args = ap.parse_args(argv)
     np.random.seed(231)
     data = load_coco_data(shapes_dataset.ensure_dataset(), max_train=50)

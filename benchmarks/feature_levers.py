@@ -85,16 +85,22 @@ def transform(kind, train_raw, dim=512):
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scales", type=int, choices=(1, 2), default=2)
-    ap.add_argument("--filters", type=int, choices=(64, 128), default=128)
-    ap.add_argument("--no-whole-image", action="store_true")
+    ap.add_argument("--scales", type=int, choices=(1, 2), default=2,
+                    help="image scales the features pool over (default: %(default)s)")
+    ap.add_argument("--filters", type=int, choices=(64, 128), default=128,
+                    help="random filters per scale (default: %(default)s)")
+    ap.add_argument("--no-whole-image", action="store_true",
+                    help="leave out the features pooled over the whole image")
     ap.add_argument("--features", default="std-pca",
-                    choices=("raw-pca", "std-pca", "whitened", "std-raw"))
+                    choices=("raw-pca", "std-pca", "whitened", "std-raw"),
+                    help="how the raw features are reduced (default: %(default)s)")
     ap.add_argument("--scale", type=float, default=0.3, help="overall spread (0: as is)")
-    ap.add_argument("--num-train", type=int, default=24000)
+    ap.add_argument("--num-train", type=int, default=24000,
+                    help="training images (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="training seed")
     ap.add_argument("--data-seed", type=int, default=0, help="dataset seed")
-    ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "levers")
+    ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "levers",
+                    help="where generated datasets are kept between runs (default: %(default)s)")
     for flag in TRAIN_FLAGS:
         ap.add_argument("--" + flag.replace("_", "-"), type=float, default=None,
                         help="as train.py's (default: train.py's)")

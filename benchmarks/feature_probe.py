@@ -144,9 +144,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", type=Path, default=None,
                     help="a built-in dataset folder (default: generated in a temp folder)")
-    ap.add_argument("--hidden", type=int, default=1024)
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hidden", type=int, default=1024,
+                    help="hidden units of the probe (default: %(default)s)")
+    ap.add_argument("--epochs", type=int, default=40,
+                    help="training epochs of the probe (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     ap.add_argument("--model", type=Path, default=None,
                     help="also score this captioner (.npz) trained on the same dataset")
     args = ap.parse_args(argv)

@@ -34,7 +34,7 @@ def main(argv=None):
     ap.add_argument("--num-train", type=int, default=None,
                     help="training images (default: the built-in dataset's)")
     ap.add_argument("--epochs", type=int, default=None, help="default: train.py's")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
     ap.add_argument("--png", type=Path, default=None, help="also plot the curve here")
     args = ap.parse_args(argv)
     targs = train.parse_args(["--no-progress", "--seed", str(args.seed)]

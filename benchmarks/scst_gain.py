@@ -67,12 +67,18 @@ def one_seed(seed, args, data, folder, work):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--scst-epochs", type=int, default=3)
-    ap.add_argument("--reward", default="cider+scene", choices=("cider", "scene", "cider+scene"))
-    ap.add_argument("--samples", type=int, default=5)
-    ap.add_argument("--baseline", default="greedy", choices=("greedy", "mean"))
-    ap.add_argument("--learning-rate", type=float, default=3e-4)
+    ap.add_argument("--seeds", default="0,1",
+                    help="training seeds, comma-separated (default: %(default)s)")
+    ap.add_argument("--scst-epochs", type=int, default=3,
+                    help="self-critical epochs (default: %(default)s)")
+    ap.add_argument("--reward", default="cider+scene", choices=("cider", "scene", "cider+scene"),
+                    help="as train.py's --scst-reward (default: %(default)s)")
+    ap.add_argument("--samples", type=int, default=5,
+                    help="captions sampled per image (default: %(default)s)")
+    ap.add_argument("--baseline", default="greedy", choices=("greedy", "mean"),
+                    help="as train.py's --scst-baseline (default: %(default)s)")
+    ap.add_argument("--learning-rate", type=float, default=3e-4,
+                    help="self-critical learning rate (default: %(default)s)")
     ap.add_argument("--scene-value", type=float, default=4.0,
                     help="reward of a strictly right caption (with --reward *scene)")
     ap.add_argument("--ce-cache", type=Path, default=None,

@@ -189,11 +189,27 @@ def test_verbose_prints_the_exercise_lines_and_a_bar_on_stderr(rng, capsys):
     (dict(batch_size=0), ValueError, "batch_size must be a positive integer"),
     (dict(grad_clip=-1.0), ValueError, "grad_clip"),
     (dict(lr_decay=0), ValueError, "lr_decay"),
+    (dict(blas_threads=0), ValueError, "blas_threads must be a positive integer"),
 ])
 def test_bad_options(rng, kw, exc, match):
     data = make_toy_data(rng, num_train=10)
     with pytest.raises(exc, match=match):
         solver_for(toy_model(data), data, **kw)
+
+
+def test_blas_threads_hold_while_training_only(rng):
+    """Training runs with the solver's BLAS thread count; the process's own
+    setting is back afterwards."""
+    from threadpoolctl import threadpool_info
+    data = make_toy_data(rng, num_train=10)
+    before = [p["num_threads"] for p in threadpool_info()]
+    seen = []
+    solver = solver_for(toy_model(data), data, verbose=False, blas_threads=1)
+    step = solver._step
+    solver._step = lambda: (seen.append([p["num_threads"] for p in threadpool_info()]), step())
+    solver.train()
+    assert seen and all(all(n == 1 for n in counts) for counts in seen)
+    assert [p["num_threads"] for p in threadpool_info()] == before
 
 
 def test_bad_data_and_foreign_checkpoint(tmp_path, rng):

@@ -247,17 +247,27 @@ def sample_inputs(rng, N, T, D, H, cell):
 
 def model_sample(ns, inputs):
     return masked_captions(_model(ns, inputs).sample(inputs["features"],
-                                                      max_length=inputs["max_length"]))
+                                                      max_length=inputs["max_length"]),
+                           inputs["max_length"])
 
 
-def masked_captions(captions):
-    """{'captions': (N, L)} with <NULL> after each <END> (a learner may stop
-    there or go on); the template's all-<NULL> answer is not implemented yet."""
+def masked_captions(captions, length=None):
+    """{'captions': (N, length)}: each caption's words up to its first <END>,
+    then <NULL>s. The exercise lets a learner stop writing at <END> (or write
+    <END> itself or not, or stop the loop once every caption has ended), so
+    only the words before it count; a shorter array is padded with <NULL>.
+    The template's all-<NULL> answer is not implemented yet."""
     captions = np.array(captions)
     if captions.size and np.all(captions == WORDS["<NULL>"]):
         raise NotImplementedYet("returns only <NULL> (not implemented yet?)")
-    ended = np.cumsum(captions == WORDS["<END>"], axis=1) - (captions == WORDS["<END>"])
-    return {"captions": np.where(ended > 0, WORDS["<NULL>"], captions)}
+    if captions.ndim != 2:
+        return {"captions": captions}
+    ended = np.cumsum(captions == WORDS["<END>"], axis=1) > 0
+    words = np.where(ended, WORDS["<NULL>"], captions)
+    finished = ended[:, -1] | (captions[:, -1] == WORDS["<NULL>"]) if captions.shape[1] else []
+    if length is not None and words.shape[1] < length and np.all(finished):
+        words = np.pad(words, ((0, 0), (0, length - words.shape[1])))   # <NULL> is 0
+    return {"captions": words}
 
 
 def _param_grads():

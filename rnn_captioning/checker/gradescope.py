@@ -20,7 +20,7 @@ def _test(r):
     lines += [f"looks like: {d['description']} (the equation it breaks: {d['equation']})"
               for d in r["diagnoses"]]
     lines += r["notes"]
-    score = {"pass": 1.0, "fail": r["score"]}.get(r["status"], 0.0)
+    score = {"pass": 1.0, "fail": r["score"], "partial": r["score"]}.get(r["status"], 0.0)
     return {"name": str(r["name"])[:200], "score": round(score, 3), "max_score": 1.0,
             "status": "passed" if r["status"] == "pass" else "failed",
             "output": _cut("\n".join(lines)), "visibility": "visible"}

@@ -18,11 +18,14 @@ reported as not implemented yet.
 Your code runs in walled child processes with a time limit (see walls.py):
 syntax errors, import errors, hangs and crashes are reported, never fatal,
 and each file is read on its own. The exit status is 0 when every function
-found passes; ``--grade numpy`` grades a submission instead. In a notebook: ``from rnn_captioning.checker.report import check;
-check("rnn_layers.py")``.
+found passes; ``--grade numpy`` grades a submission instead. In a notebook:
+``from rnn_captioning.checker.report import check; check("rnn_layers.py")``
+(the cell shows the report).
 """
 import argparse
+import html
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -30,7 +33,7 @@ from rnn_captioning.checker import session
 from rnn_captioning.checker.session import TorchMissing
 from rnn_captioning.checker.sandbox import LAYER_FUNCTIONS, RULES
 
-__all__ = ["check", "run_checks", "format_report", "passed", "main"]
+__all__ = ["check", "Report", "run_checks", "format_report", "passed", "main"]
 
 DEFAULT_TIMEOUT = 30.0
 FAILING = ("fail", "crashed", "missing")
@@ -62,13 +65,14 @@ def run_checks(paths, *, timeout=DEFAULT_TIMEOUT, only=None, grading=None):
 
 
 def passed(results):
-    """Nothing failed or crashed, and at least one function was checked."""
-    return any(r["status"] == "pass" for r in results) and \
+    """Nothing failed or crashed, and at least one function was checked
+    (a model with one cell not written yet passes what it has)."""
+    return any(r["status"] in ("pass", "partial") for r in results) and \
         not any(r["status"] in FAILING for r in results)
 
 
 _LABELS = {"pass": "PASS", "fail": "FAIL", "crashed": "CRASHED", "todo": "TODO",
-           "missing": "MISSING"}
+           "missing": "MISSING", "partial": "PARTIAL"}
 
 
 def format_report(results):
@@ -84,7 +88,7 @@ def format_report(results):
     absent = _absent_groups([r["name"] for r in results if r["status"] == "absent"])
     if absent:
         lines += ["", f"not in your files (not counted): {absent}"]
-    failures = [r for r in results if r["status"] == "fail"]
+    failures = [r for r in results if r["status"] == "fail" or r.get("blame")]
     if failures:
         lines += ["", "Diagnosis:"]
     for r in failures:
@@ -122,6 +126,11 @@ def _absent_groups(names):
 
 
 def _diagnosis_lines(r):
+    if r.get("blame"):
+        layers = ", ".join(r["blame"])
+        return [f"- {r['name']}: fails because {layers} "
+                f"fail{'s' if len(r['blame']) == 1 else ''}: on the library's layers it "
+                f"passes, so fix {'that' if len(r['blame']) == 1 else 'those'} first"]
     worst = ", ".join(f"{k} {v:.1e}" for k, v in r["errors"].items() if v >= 1e-7)
     lines = [f"- {r['name']}: relative errors {worst or 'small'}"]
     for d in r["diagnoses"]:
@@ -145,7 +154,10 @@ def _diagnosis_lines(r):
 
 def _verdict(results):
     todo = sum(r["status"] == "todo" for r in results)
-    rest = f" ({todo} not implemented yet)" if todo else ""
+    partial = sum(r["status"] == "partial" for r in results)
+    rest = ", ".join(filter(None, [f"{todo} not implemented yet" if todo else "",
+                                   f"{partial} only in part" if partial else ""]))
+    rest = f" ({rest})" if rest else ""
     if passed(results):
         return f"ALL CHECKS PASS{rest}"
     if not any(r["status"] in FAILING for r in results):
@@ -153,12 +165,48 @@ def _verdict(results):
     return f"SOME CHECKS FAIL{rest}"
 
 
+class Report:
+    """What :func:`check` returns: the results (a list of dicts, see
+    run_checks), shown as the plain-text report by print() and repr() and as
+    a coloured one in Jupyter; true when everything checked passes."""
+
+    _COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "CRASHED": "#cf222e",
+                "MISSING": "#cf222e", "TODO": "#9a6700", "PARTIAL": "#9a6700"}
+
+    def __init__(self, results):
+        self.results = results
+        self.text = format_report(results)
+
+    @property
+    def passed(self):
+        return passed(self.results)
+
+    def __bool__(self):
+        return self.passed
+
+    def __str__(self):
+        return self.text
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        body = html.escape(self.text)
+        for label, colour in self._COLOURS.items():
+            body = re.sub(rf"(?m)^(\S+\s+){label}\b",
+                          rf'\1<b style="color:{colour}">{label}</b>', body)
+        verdict = "ALL CHECKS PASS" if self.passed else None
+        if verdict is None:
+            body = body.replace("SOME CHECKS FAIL", '<b style="color:#cf222e">SOME CHECKS FAIL</b>')
+        else:
+            body = body.replace(verdict, f'<b style="color:#1a7f37">{verdict}</b>')
+        return f'<pre style="line-height:1.3">{body}</pre>'
+
+
 def check(*paths, timeout=DEFAULT_TIMEOUT, only=None):
-    """For a notebook cell: print the report of the learner's files and
-    return whether everything checked passes."""
-    results = run_checks(paths, timeout=timeout, only=only)
-    print(format_report(results))
-    return passed(results)
+    """For a notebook cell: the :class:`Report` of the learner's files, which
+    the cell shows (``print(check(...))`` in a script); ``bool(report)`` (or
+    ``report.passed``) says whether everything checked passes."""
+    return Report(run_checks(paths, timeout=timeout, only=only))
 
 
 def main(argv=None):

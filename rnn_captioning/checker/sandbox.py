@@ -58,18 +58,79 @@ def survey(path):
                       if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module}
                      | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                         for a in node.names})
-    torch = any(name == "torch" or name.startswith("torch.") for name in imports)
+    functions = _exercise_functions(tree)
+    # the edition is what the functions do: a NumPy file with an editor's
+    # stray `import torch` is still NumPy code
+    torch = _uses(functions.values(), _aliases_of(tree, "torch")) or \
+        not _uses(functions.values(), _aliases_of(tree, "numpy")) and any(
+            name == "torch" or name.startswith("torch.") for name in imports)
+    exercise = [n for n in functions if n in (TORCH_LAYER_FUNCTIONS if torch
+                                              else LAYER_FUNCTIONS + RULES)
+                or n.startswith("CaptioningRNN.")]
     defines = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
-    exercise = [n for n in defines if n in (TORCH_LAYER_FUNCTIONS if torch
-                                            else LAYER_FUNCTIONS + RULES)]
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "CaptioningRNN":
-            methods = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
-            exercise += [f"CaptioningRNN.{m}" for m in MODEL_METHODS if m in methods]
     kind = _kind(path, exercise, defines)
     if torch and kind in ("layers", "model"):
         kind = f"torch_{kind}"
-    return {"kind": kind, "defines": exercise, "imports": imports, "error": None}
+    return {"kind": kind, "defines": exercise, "imports": imports, "error": None,
+            "stubs": [n for n in exercise if _is_stub(functions[n])],
+            "calls": {n: sorted(_names(f) & set(LAYER_FUNCTIONS)) for n, f in functions.items()
+                      if n.startswith("CaptioningRNN.")}}
+
+
+def _exercise_functions(tree):
+    """{'rnn_forward': node, 'CaptioningRNN.loss': node, ...}: the file's
+    top-level functions and the model's methods the exercise names."""
+    found = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)
+             and node.name in LAYER_FUNCTIONS + RULES}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "CaptioningRNN":
+            found.update({f"CaptioningRNN.{n.name}": n for n in node.body
+                          if isinstance(n, ast.FunctionDef) and n.name in MODEL_METHODS})
+    return found
+
+
+def _aliases_of(tree, package):
+    """The names the file binds to ``package`` or its parts (torch, nn, F, ...)."""
+    aliases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {(a.asname or a.name).split(".")[0] for a in node.names
+                        if a.name.split(".")[0] == package}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                (node.module or "").split(".")[0] == package:
+            aliases |= {a.asname or a.name for a in node.names}
+    return aliases
+
+
+def _names(node):
+    """Every name read in a function's body."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _uses(functions, aliases):
+    return bool(aliases) and any(_names(f) & aliases for f in functions)
+
+
+def _is_stub(function):
+    """The template's untouched body: only a docstring, `pass`, names set to
+    None, `raise NotImplementedError` and a `return` of names (which may
+    never have been assigned)."""
+    for stmt in function.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue                                    # the docstring
+        if isinstance(stmt, ast.Pass) or isinstance(stmt, ast.Raise) and \
+                "NotImplementedError" in ast.unparse(stmt):
+            continue
+        if isinstance(stmt, ast.Assign) and all(
+                isinstance(v, ast.Constant) and v.value is None
+                for v in ast.walk(stmt.value) if not isinstance(v, (ast.Tuple, ast.Load))):
+            continue
+        if isinstance(stmt, ast.Return) and (stmt.value is None or all(
+                isinstance(v, (ast.Name, ast.Tuple, ast.Load, ast.Constant))
+                for v in ast.walk(stmt.value))):
+            continue
+        return False
+    return True
 
 
 def _kind(path, exercise, defines):

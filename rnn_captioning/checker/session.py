@@ -29,8 +29,10 @@ __all__ = ["LearnerFile", "check_files", "is_torch", "REQUIRED", "MAX_FILE_BYTES
 
 # path, kind ('layers', 'model', 'optim', 'base_layers', 'torch_*' or None), the
 # exercise functions it defines ('rnn_forward', 'CaptioningRNN.loss'), the error
-# that stops it from being read (or None), and its absolute imports
-LearnerFile = namedtuple("LearnerFile", "path kind defines error imports")
+# that stops it from being read (or None), its absolute imports, the functions
+# still the template's stub, and the layer functions each model method names
+LearnerFile = namedtuple("LearnerFile", "path kind defines error imports stubs calls",
+                         defaults=((), {}))
 
 # what each edition's learners write: a grader scores exactly these
 REQUIRED = {
@@ -94,7 +96,12 @@ def _learner_file(path, data):
     imports = tuple(i for i in data.get("imports") or () if isinstance(i, str)
                     and _MODULE_NAME.match(i))[:500]
     error = data.get("error")
-    return LearnerFile(path, kind, defines, None if error is None else str(error)[:500], imports)
+    stubs = tuple(n for n in data.get("stubs") or () if n in defines)
+    calls = data.get("calls") if isinstance(data.get("calls"), dict) else {}
+    calls = {n: tuple(c for c in v if c in LAYER_FUNCTIONS) for n, v in calls.items()
+             if n in defines and isinstance(v, list)}
+    return LearnerFile(path, kind, defines, None if error is None else str(error)[:500], imports,
+                       stubs, calls)
 
 
 # -- running the checks -----------------------------------------------------------------
@@ -116,12 +123,17 @@ def load_error(e):
 
 
 def _check_one(name, target, module):
-    """The result of one function, by the checks of its file's edition."""
+    """The result of one function, by the checks of its file's edition; the
+    template's untouched stub is not run."""
+    if name in target.stubs:
+        return new_result(name, "todo", "the template's stub (not implemented yet)")
+    calls = target.calls.get(name)
     if is_torch(target):
         from rnn_captioning.checker import torch_checks
         spec = next(s for s in torch_checks.TORCH_SPECS if s.name == name)
-        return torch_checks.check_torch_function(spec, module)
-    return checks.check_function(next(s for s in checks.SPECS if s.name == name), module)
+        return torch_checks.check_torch_function(spec, module, calls=calls)
+    return checks.check_function(next(s for s in checks.SPECS if s.name == name), module,
+                                 calls=calls)
 
 
 class _Job:
@@ -214,6 +226,33 @@ def check_files(files, names, timeout, grading):
     return results, errors
 
 
+def blame_layers(checked, files, timeout):
+    """A model that fails beside failing layer functions of the learner's is
+    checked again on the library's layers; when it passes there, its result
+    says that it fails because those layers fail (fix them first)."""
+    bad_layers = [n for n in LAYER_FUNCTIONS + TORCH_LAYER_FUNCTIONS
+                  if checked.get(n, {}).get("status") in ("fail", "crashed")]
+    layer_files = [f for f in files if f.kind in ("layers", "torch_layers")]
+    models = [f for f in files if f.kind in ("model", "torch_model") and f.error is None]
+    if not (bad_layers and layer_files and models):
+        return
+    with subreaper():
+        for name in MODEL_NAMES:
+            result = checked.get(name)
+            owner = next((f for f in models if name in f.defines), None)
+            if result is None or result["status"] not in ("fail", "crashed") or owner is None:
+                continue
+            error, alone = _Job(owner, [name]).run(timeout, False, 0)
+            if error is None and alone.get(name, {}).get("status") == "pass":
+                layers = list(dict.fromkeys(bad_layers))
+                result["blame"] = layers
+                result["message"] += f" (because {', '.join(layers)} " \
+                                     f"fail{'s' if len(layers) == 1 else ''})"
+
+
+MODEL_NAMES = ("CaptioningRNN.loss", "CaptioningRNN.sample")
+
+
 def run(paths, *, timeout, only, grading):
     """The list of result dicts of report.run_checks."""
     known = [s.name for s in checks.SPECS]
@@ -229,6 +268,8 @@ def run(paths, *, timeout, only, grading):
     names = [n for n in known if only is None or n in only]
     checks.reference_namespace()        # the library's modules, imported once before the threads
     checked, load_errors = check_files(files, names, timeout, grading is not None)
+    if grading is None:
+        blame_layers(checked, files, timeout)
     results = []
     for f in files:
         error = f.error or load_errors.get(f.path)

@@ -155,54 +155,48 @@ def _tensors(inputs, dtype, grad):
     return inputs
 
 
-def _numpy(outs):
-    """Learner outputs as NumPy (captions: <NULL> after <END>, as for NumPy code)."""
+def _numpy(outs, length=None):
+    """Learner outputs as NumPy (captions: the words before <END>, padded to
+    ``length``, as for NumPy code)."""
     got = {}
     for k, v in outs.items():
         got[k] = v.values if isinstance(v, RemoteTensor) else np.asarray(v)
     if "captions" in got:
-        got = cases.masked_captions(got["captions"])
+        got = cases.masked_captions(got["captions"], length)
     return got
 
 
 # -- one function ------------------------------------------------------------------------
 
-def check_torch_function(spec, learner, seed=0):
+def check_torch_function(spec, learner, seed=0, calls=None):
     """Check the learner's PyTorch version of one function; a result dict as
-    :func:`checks.check_function` returns."""
-    return checks.checked(spec, learner,
-                          lambda result, fn: _run_torch_checks(spec, learner, seed, result, fn))
+    :func:`checks.check_function` returns (``calls`` as there)."""
+    return checks.checked(spec, learner, lambda result, fn: _run_torch_checks(
+        spec, learner, seed, result, fn, calls))
 
 
-def _run_torch_checks(spec, learner, seed, result, fn):
+def _run_torch_checks(spec, learner, seed, result, fn, calls=None):
     c, errors, found = result["checks"], result["errors"], result["diagnoses"]
     c["signature"] = checks.signature_ok(fn, spec)
-    ran, outs, todo, graph, grad_errors, dtypes = [], [], [], [], {}, []
+    ran, outs, graph, grad_errors, dtypes = [], [], [], {}, []
     ref_ns = reference_namespace()
-    for i, shape in enumerate(spec.shapes):
+
+    def one_case(i, shape):
+        nonlocal dtypes, graph
         inputs, label = spec.make(np.random.default_rng(seed + i), **shape), case_label(shape)
-        try:
-            raw = checks.run_case(spec, learner, _tensors(inputs, "float64", False), label)
-            dtypes += _dtype_problems(raw, "float64")
-            got = _numpy(raw)
-        except (NotImplementedYet, CaseError) as e:
-            cell = shape.get("cell")
-            if cell is None or (isinstance(e, CaseError)
-                                and not _torch_cell_is_stub(learner, cell)):
-                raise
-            todo.append(str(e))
-            continue
+        raw = checks.run_case(spec, learner, _tensors(inputs, "float64", False), label)
+        dtypes += _dtype_problems(raw, "float64")
+        got = _numpy(raw, inputs.get("max_length"))
         ran.append(inputs)
         outs.append(got)
         worst(errors, got, spec.ref(ref_ns, copy.deepcopy(inputs)))
         if spec.ref_grads is not None:
             graph += _autograd(spec, learner, inputs, label, grad_errors)
-        dtypes += _float32_case(spec, learner, inputs, label) if i < 2 else []
-    if not ran:
-        raise NotImplementedYet(todo[0])
-    if todo:
-        result["notes"].append("the LSTM case is not implemented yet: only the RNN case was "
-                               "checked")
+        dtypes += _float32_case(spec, learner, inputs, label, got) if i < 2 else []
+
+    result["cells_left"], template = checks.cell_cases(spec, learner, calls,
+                                                       _torch_cell_is_stub, one_case)
+    checks.template_answers(result, spec, template)
     c["values (float64)"] = all(e < checks.TOLERANCE for e in errors.values())
     if spec.ref_grads is not None:
         c["autograd gradients"] = not graph and all(
@@ -261,8 +255,10 @@ def _name(path):
     return f"d{path if isinstance(path, str) else path[1]}"
 
 
-def _float32_case(spec, learner, inputs, label):
-    """The function on float32 tensors: float32 results of the same values."""
+def _float32_case(spec, learner, inputs, label, float64_outs):
+    """The function on float32 tensors: float32 results of the values it
+    gives on float64 tensors (``float64_outs``; right or wrong, that is
+    another check's business)."""
     try:
         outs = spec.run(learner, _tensors(inputs, "float32", False))
     except RuntimeError as e:
@@ -275,7 +271,7 @@ def _float32_case(spec, learner, inputs, label):
     problems = _dtype_problems(outs, "float32")
     if not problems and spec.name != "CaptioningRNN.sample":
         errs = {}
-        worst(errs, _numpy(outs), spec.ref(reference_namespace(), copy.deepcopy(inputs)))
+        worst(errs, _numpy(outs), float64_outs)
         bad = [k for k, e in errs.items() if e >= FLOAT32_TOLERANCE]
         if bad:
             problems.append(("fixed_dtype", [f"float32 values of {', '.join(bad)} are off"]))

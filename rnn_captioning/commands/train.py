@@ -117,6 +117,9 @@ def parse_args(argv=None):
                         "checkpoint resumed)")
     p.add_argument("--resume", type=Path, default=None,
                    help="continue an interrupted training from its checkpoint.npz")
+    p.add_argument("--blas-threads", type=count(1), default=1,
+                   help="BLAS threads while training: 2 is faster on a quiet machine, much "
+                        "slower when other work shares the cores")
     p.add_argument("--print-every", type=count(1), default=500,
                    help="iterations between printed training losses")
     p.add_argument("--no-progress", action="store_true",
@@ -172,7 +175,7 @@ def build_solver(args, data, run_dir):
         grad_clip=args.grad_clip, seed=args.seed, checkpoint_dir=run_dir,
         resume_from=args.resume, val_every=None, val_max_images=args.val_images,
         keep_best="CIDEr", restore_best=True, print_every=args.print_every,
-        verbose=not args.no_progress)
+        verbose=not args.no_progress, blas_threads=args.blas_threads)
 
 
 def build_scst_solver(args, data, data_dir, builtin, model, run_dir, best_val_cider=None):
@@ -201,7 +204,7 @@ def build_scst_solver(args, data, data_dir, builtin, model, run_dir, best_val_ci
         seed=args.seed + 1, checkpoint_dir=run_dir / "self_critical",
         resume_from=args.scst_resume, val_every=None, val_max_images=args.val_images,
         keep_best="CIDEr", restore_best=True, print_every=args.print_every,
-        verbose=not args.no_progress,
+        verbose=not args.no_progress, blas_threads=args.blas_threads,
         objective=SelfCritical(reward, samples=args.scst_samples, baseline=args.scst_baseline))
     if best_val_cider is not None:
         solver.best_metric, solver.best_params = best_val_cider, dict(model.params)

@@ -45,6 +45,7 @@ import imageio.v3 as iio
 import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from image_utils import resize_image
 from rnn_captioning.files.checkpoints import atomic_write
@@ -285,9 +286,15 @@ def _make_splits(sizes, seed, image_dir):
     if sum(sizes.values()) < _PARALLEL_FROM:
         chunks = [_make_chunk(job) for job in jobs]
     else:
+        print(f"generating the built-in dataset ({sum(sizes.values()):,} images; about a "
+              f"minute on 2 cores, up to 3.5 GB of memory)", flush=True)
         with _single_threaded_blas(), ProcessPoolExecutor(
-                2, mp_context=get_context("spawn")) as pool:
-            chunks = list(pool.map(_make_chunk, jobs))
+                2, mp_context=get_context("spawn")) as pool, \
+                tqdm(total=sum(sizes.values()), desc="images", unit="img") as bar:
+            chunks = []
+            for (*_, count, _), chunk in zip(jobs, pool.map(_make_chunk, jobs)):
+                chunks.append(chunk)
+                bar.update(count)
     splits = {}
     for (_, split, *_), chunk in zip(jobs, chunks):
         splits.setdefault(split, []).append(chunk)
