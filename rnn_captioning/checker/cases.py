@@ -326,4 +326,5 @@ def at(inputs, path):
 def new_result(name, status="absent", message=""):
     """A function's result dict, before any check (see checks.check_function)."""
     return {"name": name, "status": status, "score": 0.0, "errors": {}, "checks": {},
-            "notes": [], "message": message, "diagnosis": None, "diagnoses": []}
+            "notes": [], "message": message, "diagnosis": None, "diagnoses": [],
+            "explanation": None}

@@ -19,6 +19,7 @@ import numpy as np
 from rnn_captioning.checker.cases import (SPECS, NotImplementedYet, at,  # noqa: F401
                                           case_label, lookup, new_result)
 from rnn_captioning.checker.diagnosis import accepted_form, diagnose, relative_error, worst
+from rnn_captioning.checker.explain import explain
 from rnn_captioning.checker.sandbox import LAYER_FUNCTIONS, RULES
 from rnn_captioning.checker.reference import EXERCISE_MODULES, LIBRARY_ROOT, library
 from rnn_captioning.checker.remote import Remote
@@ -223,7 +224,7 @@ def run_case(spec, ns, inputs, label):
 def _run_checks(spec, learner, reference, seed, result, fn, calls=None):
     checks, errors, numeric, notes = result["checks"], result["errors"], {}, result["notes"]
     checks["signature"] = signature_ok(fn, spec)
-    cases, learner_outs, changed = [], [], set()
+    cases, learner_outs, refs, shapes, changed = [], [], [], [], set()
 
     def one_case(i, shape):
         inputs, label = spec.make(np.random.default_rng(seed + i), **shape), case_label(shape)
@@ -232,7 +233,9 @@ def _run_checks(spec, learner, reference, seed, result, fn, calls=None):
         changed.update(_changed(inputs, before))
         cases.append(before)
         learner_outs.append(outs)
-        worst(errors, outs, spec.run(reference, copy.deepcopy(before)))
+        shapes.append(shape)
+        refs.append(spec.run(reference, copy.deepcopy(before)))
+        worst(errors, outs, refs[-1])
         for name, path in (spec.grads or {}).items():
             # centred differences of the learner's own forward: is the
             # backward the derivative of the forward the learner wrote?
@@ -261,6 +264,8 @@ def _run_checks(spec, learner, reference, seed, result, fn, calls=None):
     notes.extend(_dtype_note(spec, learner, cases[0], shape_label=case_label(spec.shapes[0])))
     if not checks["values"]:
         result["diagnoses"] = diagnose(spec, cases, learner_outs, errors)
+        result["explanation"] = explain(spec, shapes, cases, learner_outs, refs, learner,
+                                        TOLERANCE)
 
 
 def _cell_is_stub(ns, cell):

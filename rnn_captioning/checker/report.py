@@ -142,13 +142,22 @@ def _diagnosis_lines(r):
         shown = "" if set(d["outputs"]) >= set(r["errors"]) else f" (in {', '.join(d['outputs'])})"
         lines.append(f"    looks like{shown}: {d['description']}")
         lines.append(f"    the equation it breaks: {d['equation']}")
-    if r["diagnoses"]:
-        return lines
-    if r["checks"].get("values") is False and r["checks"].get("gradients vs centred differences"):
+    if not r["diagnoses"] and r["checks"].get("values") is False and \
+            r["checks"].get("gradients vs centred differences"):
         lines.append("    the gradients match centred differences of your own forward: "
                      "the forward it relies on is what differs from the exercise")
-    else:
-        lines.append("    no known mistake matches; compare with the equations line by line")
+    return lines + _explanation_lines(r.get("explanation"))
+
+
+def _explanation_lines(e):
+    """The failing case, the call, expected against got, and the line."""
+    if not e:
+        return []
+    lines = [f"    failing case: {e['case']}", f"    the call: {e['call']}",
+             "    expected against got:"]
+    lines += [f"      {d}" for d in e["differences"]]
+    if e.get("line"):
+        lines.append(f"    where it goes wrong (a hint): {e['line']}")
     return lines
 
 
@@ -255,6 +264,7 @@ def _json_entry(r):
     return {"name": r["name"], "status": r["status"], "score": r["score"],
             "message": message, "mistake": (r["diagnosis"] or {}).get("id"),
             "mistakes": [d["id"] for d in r["diagnoses"]], "notes": r["notes"],
+            "explanation": r.get("explanation"),
             "errors": {k: (v if v != float("inf") else None) for k, v in r["errors"].items()}}
 
 

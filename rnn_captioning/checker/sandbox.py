@@ -446,6 +446,19 @@ class Server:
         grads = torch.autograd.grad(total, inputs, allow_unused=True)
         return [None if g is None else g.detach().numpy() for g in grads]
 
+    def op_trace(self, on):
+        """Start (on=True) or stop tracing the lines of the learner's files
+        run by the requests in between; stopping returns what was seen (see
+        LineTracer.events)."""
+        if on:
+            import os
+            self.tracer = LineTracer(self.np, os.getcwd())
+            sys.settrace(self.tracer.call)
+            return None
+        sys.settrace(None)
+        tracer, self.tracer = getattr(self, "tracer", None), None
+        return None if tracer is None else tracer.report()
+
     def op_reset(self):
         self.handles.clear()
 
@@ -469,6 +482,108 @@ class Server:
                 self.wire.write_frame(write_fd, reply, out)
             except (ValueError, TypeError) as e:   # an output that cannot be written
                 self.wire.write_frame(write_fd, {"error": error_data(e)})
+
+
+class LineTracer:
+    """What each line of the learner's files (those under ``root``) computed:
+    the locals a line created or changed (arrays, numbers), in the order the
+    lines ran, and each function's return value. The checker matches them
+    with a reference computation to point at the first line that goes wrong."""
+
+    MAX_EVENTS, MAX_BYTES, MAX_SIZE = 6000, 16 << 20, 20000
+
+    def __init__(self, np, root):
+        self.np, self.root = np, str(root)
+        self.events, self.lines, self.bytes, self.full = [], {}, 0, False
+        self.frames = {}            # id(frame) -> [last line, {name: snapshot}, call number]
+        self.calls = 0
+
+    def call(self, frame, event, arg):
+        if self.full or not frame.f_code.co_filename.startswith(self.root):
+            return None
+        self.calls += 1
+        arguments = self._values(frame.f_locals)
+        for name, value in arguments.items():       # what it was given
+            self._record(frame, frame.f_lineno, f"<argument {name}>", value, self.calls)
+        self.frames[id(frame)] = [frame.f_lineno, arguments, self.calls]
+        return self.local
+
+    def local(self, frame, event, arg):
+        state = self.frames.get(id(frame))
+        if state is None or event not in ("line", "return"):
+            return self.local
+        line, before, number = state
+        now = self._values(frame.f_locals)
+        for name, value in now.items():
+            old = before.get(name)
+            if old is None or old.shape != value.shape or not self.np.array_equal(
+                    old, value, equal_nan=True):
+                self._record(frame, line, name, value, number)
+        if event == "return":
+            ret = self._value(arg)
+            items = [ret] if ret is not None else [self._value(v) for v in arg] \
+                if type(arg) is tuple else []
+            for k, v in enumerate(items):
+                if v is not None:
+                    self._record(frame, frame.f_lineno, f"<return {k}>", v, number)
+            del self.frames[id(frame)]
+        else:
+            state[:2] = [frame.f_lineno, now]
+        return self.local
+
+    def _value(self, v):
+        np = self.np
+        if type(v) in (int, float) or isinstance(v, np.generic) and v.dtype.kind in "biuf":
+            return np.asarray(v, dtype=np.float64)
+        if type(v) is np.ndarray and v.dtype.kind in "biuf" and v.size <= self.MAX_SIZE:
+            return v.copy()
+        torch = sys.modules.get("torch")
+        if torch is not None and type(v) is torch.Tensor and v.numel() <= self.MAX_SIZE:
+            return v.detach().cpu().double().numpy().copy()
+        return None
+
+    def _values(self, names):
+        out = {}
+        for name, v in names.items():
+            value = self._value(v)
+            if value is not None:
+                out[name] = value
+        return out
+
+    def _record(self, frame, line, name, value, number):
+        if self.full:
+            return
+        self.bytes += value.nbytes
+        if len(self.events) >= self.MAX_EVENTS or self.bytes > self.MAX_BYTES:
+            self.full = True
+            return
+        where = (frame.f_code.co_filename, line)
+        if where not in self.lines:
+            self.lines[where] = _line_reads(*where)
+        self.events.append([where[0][-300:], line, name[:100], value, number])
+
+    def report(self):
+        """{'events': [[file, line, name, value, call number]], 'lines':
+        [[file, line, text, names read]], 'complete': whether every event
+        was kept}."""
+        lines = [[f[-300:], n, text, reads] for (f, n), (text, reads) in self.lines.items()]
+        return {"events": self.events, "lines": lines, "complete": not self.full}
+
+
+def _line_reads(filename, lineno):
+    """A line's text and the names its statement reads."""
+    import linecache
+    text = linecache.getline(filename, lineno).strip()
+    try:
+        tree = ast.parse(text + " pass" if text.endswith(":") else text)
+        reads = sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                        and isinstance(n.ctx, ast.Load)}
+                       | {n.target.id for n in ast.walk(tree) if isinstance(n, ast.AugAssign)
+                          and isinstance(n.target, ast.Name)})
+    except SyntaxError:         # a part of a statement over several lines
+        import re
+        reads = sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)))
+    return text[:300], reads[:100]
 
 
 def error_data(e):

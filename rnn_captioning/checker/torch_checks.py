@@ -22,6 +22,7 @@ import numpy as np
 from rnn_captioning.checker import cases, checks
 from rnn_captioning.checker.cases import NotImplementedYet, at, case_label, named
 from rnn_captioning.checker.checks import CaseError, reference_namespace
+from rnn_captioning.checker.explain import explain
 from rnn_captioning.checker.diagnosis import diagnose, worst
 from rnn_captioning.checker.remote import NewTensor, RemoteTensor, TorchDtype
 
@@ -178,7 +179,7 @@ def check_torch_function(spec, learner, seed=0, calls=None):
 def _run_torch_checks(spec, learner, seed, result, fn, calls=None):
     c, errors, found = result["checks"], result["errors"], result["diagnoses"]
     c["signature"] = checks.signature_ok(fn, spec)
-    ran, outs, graph, grad_errors, dtypes = [], [], [], {}, []
+    ran, outs, refs, shapes, graph, grad_errors, dtypes = [], [], [], [], [], {}, []
     ref_ns = reference_namespace()
 
     def one_case(i, shape):
@@ -189,7 +190,9 @@ def _run_torch_checks(spec, learner, seed, result, fn, calls=None):
         got = _numpy(raw, inputs.get("max_length"))
         ran.append(inputs)
         outs.append(got)
-        worst(errors, got, spec.ref(ref_ns, copy.deepcopy(inputs)))
+        shapes.append(shape)
+        refs.append(spec.ref(ref_ns, copy.deepcopy(inputs)))
+        worst(errors, got, refs[-1])
         if spec.ref_grads is not None:
             graph += _autograd(spec, learner, inputs, label, grad_errors)
         dtypes += _float32_case(spec, learner, inputs, label, got) if i < 2 else []
@@ -208,6 +211,8 @@ def _run_torch_checks(spec, learner, seed, result, fn, calls=None):
     c["keeps the dtype (float32, float64)"] = all(kind != "fixed_dtype" for kind, _ in dtypes)
     if not c["values (float64)"]:
         found += diagnose(SimpleNamespace(name=spec.name, run=spec.ref), ran, outs, errors)
+        result["explanation"] = explain(SimpleNamespace(name=spec.name, params=spec.params),
+                                        shapes, ran, outs, refs, None, checks.TOLERANCE)
     for kind in ("graph_cut", "in_place", "fixed_dtype"):
         where = [w for k, w in graph + dtypes if k == kind]
         if where:

@@ -1,0 +1,513 @@
+"""Explaining a failure, catalogue or not: the failing case, expected against
+got, and the learner's line where it goes wrong.
+
+- :func:`failing_case` picks the case to show: the smallest that fails, with
+  N >= 2 and T >= 2 where one of those fails (so that rows and time steps can
+  say where the difference lives).
+- :func:`compare` says how one output differs: its shape, the first differing
+  entry with both values, and where the difference lives (which time steps,
+  rows, gate blocks, only masked positions, a constant factor, a transpose, a
+  shift by one step); captions are decoded into words.
+- :func:`locate` runs the learner's function on that case with a line tracer
+  in the learner's process (sandbox.LineTracer) and matches the values its
+  lines compute with those of a plain reference computation traced here
+  (mistakes.variant_namespace with no mistake). The line reported is the
+  first whose value matches nothing in the reference and flows into no value
+  that does, while what it reads does: a hint, given only when the trace is
+  complete and the evidence is that clear.
+
+Everything here works on data: the learner's outputs and the values the
+tracer sent back. Nothing the learner wrote is parsed or run here.
+"""
+import copy
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rnn_captioning.checker import mistakes
+from rnn_captioning.checker.cases import SPECS, WORDS, case_label
+from rnn_captioning.checker.diagnosis import relative_error
+from rnn_captioning.checker.remote import Remote
+from rnn_captioning.checker.sandbox import LAYER_FUNCTIONS
+
+__all__ = ["failing_case", "compare", "call_text", "locate", "explain"]
+
+MATCH = 1e-7                    # relative: a traced value equals a reference value
+_WORD = {i: w for w, i in WORDS.items()}
+_GATES = "ifog"
+
+
+# -- which case ------------------------------------------------------------------------
+
+def failing_case(shapes, learner_outs, refs, tolerance):
+    """Index of the case to show, or None when every case agrees."""
+    failing = [i for i, (outs, ref) in enumerate(zip(learner_outs, refs))
+               if any(relative_error(outs.get(k), v) >= tolerance for k, v in ref.items())]
+    if not failing:
+        return None
+    informative = [i for i in failing if shapes[i].get("N", 2) >= 2 and shapes[i].get("T", 2) >= 2]
+    return min(informative or failing,
+               key=lambda i: np.prod([v for v in shapes[i].values() if isinstance(v, int)]))
+
+
+# -- expected against got ----------------------------------------------------------------
+
+def _axes(shape, case):
+    """'(N, T, H)' for a shape, naming each size by the case's letters when
+    only one letter has it."""
+    letters = {}
+    for k, v in case.items():
+        if isinstance(v, int):
+            letters.setdefault(v, []).append(k)
+    names = [letters[n][0] if len(letters.get(n, [])) == 1 else str(n) for n in shape]
+    if all(n.isdigit() for n in names):
+        return str(tuple(shape))
+    return f"{tuple(shape)} ({', '.join(names)})"
+
+
+def _index(ix):
+    return "[" + ", ".join(str(int(i)) for i in ix) + "]"
+
+
+def _factor_name(r, case, inputs):
+    """What a constant factor r equals: 'N', '1/T', ... or ''."""
+    N, T = case.get("N"), case.get("T")
+    named = {}
+    if N and T:
+        named.update({N: "N", T: "T", N * T: "N*T", 1 / N: "1/N", 1 / T: "1/T",
+                      1 / (N * T): "1/(N*T)"})
+    mask = inputs.get("mask")
+    if mask is None and "captions" in inputs:
+        mask = inputs["captions"][:, 1:] != WORDS["<NULL>"]
+    if mask is not None and N:
+        words = int(np.sum(mask))
+        named.update({words / N: "the number of unmasked words / N",
+                      N / words: "N / the number of unmasked words"})
+    named[-1.0] = "-1: the sign is flipped"
+    return next((name for value, name in named.items() if np.isclose(r, value, rtol=1e-6)), "")
+
+
+def _runs(flags):
+    """'only at t=0', 'from t=1 on', 'at every step', 'at t=1, 3' for a
+    boolean per time step."""
+    T, where = len(flags), [int(t) for t in np.flatnonzero(flags)]
+    if len(where) == T:
+        return "at every time step"
+    if where == [0]:
+        return "only at t=0"
+    if where == [T - 1]:
+        return f"only at the last step t={T - 1}"
+    if where and where == list(range(where[0], T)):
+        return f"from t={where[0]} on"
+    return "at t=" + ", ".join(map(str, where))
+
+
+def _where(name, expected, got, differs, case, inputs):
+    """Where a same-shaped difference lives, in words (a list of phrases)."""
+    found = []
+    scale = max(np.abs(expected).max(initial=0), 1e-12)
+    nonzero = np.abs(expected) > 1e-9 * scale
+    if not np.any(got):
+        found.append("got is all zeros")
+    elif nonzero.any() and np.all(np.isfinite(got)):
+        ratio = got[nonzero] / expected[nonzero]
+        r = float(np.median(ratio))
+        if np.allclose(ratio, r, rtol=1e-6) and np.allclose(got[~nonzero], 0, atol=1e-9 * scale) \
+                and not np.isclose(r, 1.0):
+            what = _factor_name(r, case, inputs)
+            found.append(f"got = expected x {r:.6g}" + (f" ({what})" if what else ""))
+    if expected.ndim == 2 and expected.shape[0] == expected.shape[1] and \
+            np.allclose(got, expected.T, rtol=1e-6, atol=1e-9 * scale):
+        found.append("got is the transpose of expected")
+    N, T, H = case.get("N"), case.get("T"), case.get("H")
+    timed = expected.ndim >= 2 and T and expected.shape[:2] == (N, T) and name != "captions"
+    if timed and T > 1:
+        if np.allclose(got[:, 1:], expected[:, :-1], rtol=1e-6, atol=1e-9 * scale):
+            found.append("one step late: got[:, t] is expected[:, t-1]")
+        elif np.allclose(got[:, :-1], expected[:, 1:], rtol=1e-6, atol=1e-9 * scale):
+            found.append("one step early: got[:, t] is expected[:, t+1]")
+        found.append(_runs(differs.any(axis=tuple(a for a in range(differs.ndim) if a != 1))))
+    if N and N > 1 and expected.ndim >= 1 and expected.shape[0] == N and (timed or name != "loss"):
+        rows = differs.reshape(N, -1).any(axis=1)
+        if not rows.all():
+            found.append("only in rows n=" + ", ".join(map(str, np.flatnonzero(rows))))
+    if H and expected.shape and expected.shape[-1] == 4 * H and H > 0:
+        blocks = [differs[..., k * H:(k + 1) * H].any() for k in range(4)]
+        if any(blocks) and not all(blocks):
+            gates = [g for g, b in zip(_GATES, blocks) if b]
+            found.append(f"only in the {', '.join(gates)} block{'s' * (len(gates) > 1)} of the "
+                         f"4H gate columns (order i, f, o, g)")
+    mask = inputs.get("mask")
+    if mask is not None and expected.shape[:2] == mask.shape:
+        flat = differs.reshape(*mask.shape, -1).any(axis=2)
+        if flat.any() and not flat[mask].any():
+            found.append("only at masked-out positions (mask False)")
+    return found
+
+
+def _words(row):
+    words = []
+    for i in row:
+        words.append(_WORD.get(int(i), f"<{int(i)}>"))
+        if int(i) == WORDS["<END>"]:
+            break
+    while words and words[-1] == "<NULL>":
+        words.pop()
+    return " ".join(words) or "(nothing)"
+
+
+def _compare_captions(expected, got, case):
+    if got.shape != expected.shape:
+        lines = [f"captions: expected shape {_axes(expected.shape, case)}, got {got.shape}"]
+    else:
+        lines = []
+    rows = min(len(got), len(expected)) if got.ndim == 2 else 0
+    bad = [n for n in range(rows) if _words(got[n]) != _words(expected[n])]
+    if not bad:
+        return lines
+    n = bad[0]
+    lines += [f"image {n} (of {len(expected)}; {len(bad)} differ{'s' * (len(bad) == 1)}):",
+              f"    expected: {_words(expected[n])}",
+              f"    got:      {_words(got[n])}"]
+    e, g = list(expected[n]), list(got[n])
+    if len(g) > 1 and g[1:len(e)] == e[:len(g) - 1][:len(g) - 1] and g[:1] != e[:1]:
+        lines.append(f"    got's words come one place late (its first is {_words(g[:1])})")
+    elif g[:len(e) - 1] == e[1:len(g) + 1]:
+        lines.append("    got's words come one place early")
+    else:
+        k = next((k for k, (a, b) in enumerate(zip(e, g)) if a != b), min(len(e), len(g)))
+        lines.append(f"    the first different word is word {k} (t={k})")
+    return lines
+
+
+def compare(name, expected, got, case, inputs):
+    """Lines saying how the output ``name`` differs: expected against got."""
+    if got is None:
+        return [f"{name}: expected {_summary(expected, case)}, got None"]
+    try:
+        expected = np.asarray(expected, dtype=np.float64 if name != "captions" else None)
+        got = np.asarray(got, dtype=np.float64 if name != "captions" else None)
+    except (TypeError, ValueError):
+        return [f"{name}: expected {_summary(expected, case)}, got a {type(got).__name__}"]
+    if name == "captions":
+        return _compare_captions(expected, got, case)
+    if got.shape != expected.shape:
+        lines = [f"{name}: expected shape {_axes(expected.shape, case)}, "
+                 f"got shape {_axes(got.shape, case)}"]
+        if got.shape == expected.shape[::-1] and np.allclose(got, expected.T, rtol=1e-6):
+            lines.append("    got is the transpose of expected")
+        return lines
+    scale = max(np.abs(expected).max(initial=0), np.abs(got).max(initial=0), 1e-12)
+    differs = ~np.isclose(got, expected, rtol=1e-7, atol=1e-9 * scale, equal_nan=True)
+    if not differs.any():
+        return []
+    ix = tuple(np.argwhere(differs)[0])
+    at = _index(ix) if ix else ""
+    lines = [f"{name}{at}: expected {expected[ix]:.6g}, got {got[ix]:.6g}"
+             + (f"  (shape {_axes(expected.shape, case)})" if expected.ndim else "")]
+    lines += [f"    {w}" for w in _where(name, expected, got, differs, case, inputs)]
+    return lines
+
+
+def _summary(value, case):
+    shape = np.shape(value)
+    return f"an array {_axes(shape, case)}" if shape else repr(value)
+
+
+# -- the call ----------------------------------------------------------------------------
+
+_SPEC_PARAMS = {s.name: s.params for s in SPECS}
+
+
+def _shapes(inputs, names):
+    return ", ".join(f"{n} {tuple(np.shape(inputs[n]))}" for n in names
+                     if isinstance(inputs.get(n), np.ndarray))
+
+
+def call_text(spec, inputs):
+    """The learner's call that ran the case, with the shapes of its inputs."""
+    name = spec.name
+    if name.startswith("CaptioningRNN."):
+        p = inputs["params"]
+        make = (f"model = CaptioningRNN(word_to_idx ({len(WORDS)} words), "
+                f"input_dim={p['W_proj'].shape[0]}, wordvec_dim={p['W_embed'].shape[1]}, "
+                f"hidden_dim={p['Wh'].shape[0]}, cell_type={inputs['cell']!r}); "
+                f"model.params = the case's weights; ")
+        if name.endswith("loss"):
+            return make + f"model.loss(features, captions)  [{_shapes(inputs, ('features', 'captions'))}]"
+        return make + (f"model.sample(features, max_length={inputs['max_length']})  "
+                       f"[{_shapes(inputs, ('features',))}]")
+    if name in ("sgd", "sgd_momentum", "rmsprop", "adam"):
+        return (f"w, config = {name}(w, dw, config), three times, config starting as "
+                f"{{'learning_rate': 0.01}}  [{_shapes(inputs, ('w',))}]")
+    params = list(spec.params)
+    if name.endswith("_backward"):
+        forward = name.replace("_backward", "_forward")
+        fwd = _SPEC_PARAMS[forward]
+        used = [p for p in params if p != "cache"] + list(fwd)
+        return (f"_, cache = {forward}({', '.join(fwd)}); "
+                f"{name}({', '.join(params)})  [{_shapes(inputs, used)}]")
+    return f"{name}({', '.join(params)})  [{_shapes(inputs, params)}]"
+
+
+# -- the line --------------------------------------------------------------------------
+
+class _Pool:
+    """The values a reference computation made, to look traced values up in:
+    by shape (and transposed), by size (a reshaped copy), and as words."""
+
+    def __init__(self, hidden=()):
+        self.by_shape, self.by_size = {}, {}
+        self.hidden = [np.asarray(v, dtype=np.float64) for v in hidden]
+
+    def hidden_as_cell(self, name, v):
+        """Whether a cell state (a name with a c in it) holds the initial
+        hidden state's values: right values in a wrong role."""
+        return "c" in _bare(name).lower() and any(
+            h.shape == v.shape and np.array_equal(h, v) for h in self.hidden)
+
+    def partly(self, v):
+        """Whether some but not all of v's four gate blocks (last axis) equal
+        those of an array of the reference (a concatenation of gate
+        gradients with one gate wrong)."""
+        if not v.ndim or v.shape[-1] % 4 or v.shape[-1] < 4:
+            return False
+        H = v.shape[-1] // 4
+        for r in self.by_shape.get(v.shape, ()):
+            same = [np.allclose(v[..., k * H:(k + 1) * H], r[..., k * H:(k + 1) * H],
+                                rtol=MATCH, atol=MATCH) for k in range(4)]
+            if any(same) and not all(same):
+                return True
+        return False
+
+    def add(self, v, depth=0):
+        if isinstance(v, dict) and depth < 3:
+            for x in v.values():
+                self.add(x, depth + 1)
+        elif isinstance(v, (list, tuple)) and depth < 3:
+            for x in v:
+                self.add(x, depth + 1)
+            arrays = [x for x in v if isinstance(x, np.ndarray)]
+            if len(arrays) > 1 and len({a.shape for a in arrays}) == 1:
+                for axis in range(arrays[0].ndim + 1):      # per-step values, stacked
+                    self.add(np.stack(arrays, axis=axis), 3)
+        elif isinstance(v, (np.ndarray, np.generic, float, int)) and not isinstance(v, bool):
+            a = np.asarray(v)
+            if a.dtype.kind in "biuf" and a.size <= 100000:
+                a = a.astype(np.float64)
+                self.by_shape.setdefault(a.shape, []).append(a)
+                self.by_size.setdefault(a.size, []).append(a.ravel())
+                if a.ndim == 2:
+                    self.by_shape.setdefault(a.T.shape, []).append(a.T)
+
+    def has(self, v, block=None):
+        """Whether the pool holds v; with ``block`` (slices), whether it holds
+        an array of v's shape equal to v in that block (a value written into
+        place: the right values in the right place)."""
+        if block is not None:
+            part = v[block]
+            scale = max(float(np.abs(part).max()), 1e-12)
+            return any(np.allclose(part, r[block], rtol=MATCH, atol=MATCH * scale)
+                       for r in self.by_shape.get(v.shape, ()))
+        if v.ndim == 0 and float(v) == round(float(v)):
+            return True             # a size, a count, a loop's t
+        if v.size > 1 and np.all(v == v.flat[0]) or v.size == 0:
+            # an allocation: right when the reference has arrays of its shape,
+            # and (but for zeros, which any buffer starts as) that constant
+            same = self.by_shape.get(v.shape, ())
+            return bool(same) and (v.flat[0] == 0 or any(np.all(r == v.flat[0]) for r in same))
+        scale = max(float(np.abs(v).max()), 1e-12)
+        for r in self.by_shape.get(v.shape, ()):
+            if np.allclose(v, r, rtol=MATCH, atol=MATCH * scale):
+                return True
+        flat = v.ravel()
+        return any(np.allclose(flat, r, rtol=MATCH, atol=MATCH * scale)
+                   for r in self.by_size.get(v.size, ()))
+
+
+_REFERENCE_FILE = Path(mistakes.__file__).resolve()
+_BARE_RETURN = re.compile(r"^return\s+[\w\s,()]*$")
+# calls of the exercise's functions on a line: what they return is checked on its own
+_CALLS_CHECKED = re.compile(r"\b(" + "|".join(LAYER_FUNCTIONS + (
+    "affine_forward", "affine_backward")) + r")\s*\(")
+
+
+def reference_pool(spec, inputs):
+    """Every value the plain reference computation of ``spec`` makes on
+    ``inputs``: its locals at each line (the inputs it uses among them) and
+    its return values."""
+    pool, plain = _Pool([inputs["h0"]] if "h0" in inputs else []), mistakes.variant_namespace(())
+
+    def local(frame, event, arg):
+        if event in ("line", "return"):
+            pool.add(dict(frame.f_locals))
+            if event == "return":
+                pool.add(arg)
+        return local
+
+    def call(frame, event, arg):
+        return local if Path(frame.f_code.co_filename).resolve() == _REFERENCE_FILE else None
+
+    previous = sys.gettrace()
+    sys.settrace(call)
+    try:
+        with np.errstate(all="ignore"):
+            spec.run(plain, copy.deepcopy(inputs))
+    except Exception:
+        pass
+    finally:
+        sys.settrace(previous)
+    return pool
+
+
+def _changed_block(before, after):
+    """The block of an array a line changed in place (h[:, t] = ...) as a
+    tuple of slices, or None when the line made a new value or changed all
+    of it."""
+    if before is None or before.shape != after.shape or not after.ndim:
+        return None
+    changed = after != before
+    if not changed.any():
+        return None
+    box = tuple(slice(ix.min(), ix.max() + 1) for ix in np.nonzero(changed))
+    return box if after[box].size < after.size else None
+
+
+def judged_events(report, pool):
+    """The traced values as (file, line, name, call number, found in the
+    pool, whole numbers, h0 as a cell state, found at least in part); a
+    value written into place is judged by the block written."""
+    events, last = [], {}
+    for f, n, name, value, call in report.get("events", []):
+        if not isinstance(value, np.ndarray) or value.dtype == bool:   # masks say little
+            continue
+        key, value = (call, name), value.astype(np.float64)
+        block = _changed_block(last.get(key), value)
+        last[key] = value
+        words = bool(np.all(value == np.round(value)))      # ints: equal by chance often
+        weak = block is None and value.size > 1 and pool.hidden_as_cell(name, value)
+        found = pool.has(value, block)
+        events.append((str(f), int(n), str(name), call, found, words, weak,
+                       found or pool.partly(value)))
+    return events
+
+
+def first_wrong_line(report, pool):
+    """(file, line, text, name) of the first traced value that matches
+    nothing in the pool and flows into nothing that does, while the values
+    its line reads are right; None when the evidence is not that clear."""
+    if not isinstance(report, dict) or not report.get("complete"):
+        return None
+    lines = {(str(f), int(n)): (str(t), [str(r) for r in reads])
+             for f, n, t, reads in report.get("lines", [])}
+    events = judged_events(report, pool)
+    if not events or all(e[4] for e in events if e[2].startswith("<return")):
+        return None
+    right = [e[4] for e in events]
+    for k in reversed(range(len(events))):      # right if a right value (not words) reads it
+        if not right[k]:
+            right[k] = any((right[j] or events[j][7]) and not events[j][5]
+                           for j in _readers(events, lines, k))
+    helped = set()      # calls of a helper whose lines are right in its other calls
+    for k, (f, n, name, call, *_) in enumerate(events):
+        if right[k] or call in helped or name.startswith("<argument"):
+            continue        # a wrong argument: the caller's line is not known here
+        if any(e[:2] == (f, n) and e[3] != call and right[j] for j, e in enumerate(events)):
+            helped.add(call)        # the helper is fine: what it was given is not
+            continue
+        text, reads = lines.get((f, n), ("", []))
+        inputs = [j for j in range(k) if events[j][3] == call and _bare(events[j][2]) in reads]
+        if not all(right[j] and not events[j][6] for j in _latest(events, inputs)) \
+                or _CALLS_CHECKED.search(text) \
+                or name.startswith("<return") and _BARE_RETURN.match(text):
+            # it reads h0's values as a cell state (right values, wrong role),
+            # a checked function's wrong value from right inputs (one was
+            # right by chance), or right values returned wrong (something
+            # never written): the evidence is not clear
+            return None
+        return f, n, text, name
+    return None
+
+
+def _latest(events, indices):
+    """Of the events ``indices``, the last one of each name."""
+    latest = {}
+    for j in indices:
+        latest[_bare(events[j][2])] = j
+    return latest.values()
+
+
+def _bare(name):
+    """A local's name, of an argument's event too."""
+    return name.removeprefix("<argument ").removesuffix(">") if name.startswith("<arg") else name
+
+
+def _returns(events, call):
+    return sum(e[3] == call and e[2].startswith("<return") for e in events)
+
+
+def _readers(events, lines, k):
+    """Later events of the same call whose lines read event k's name, until
+    that name is set again."""
+    f, n, name, call, *_ = events[k]
+    name = _bare(name)
+    for j in range(k + 1, len(events)):
+        fj, nj, namej, callj, *_ = events[j]
+        if callj != call or namej.startswith("<return") and _returns(events, call) > 1:
+            continue            # of several returned values, which name went where is unknown
+        if name in lines.get((fj, nj), ("", []))[1]:
+            yield j
+        if namej == name:
+            return
+
+
+def locate(spec, learner, inputs):
+    """The learner's line where the case ``inputs`` first goes wrong, as
+    'file:line: text', or None (see first_wrong_line)."""
+    if not isinstance(learner, Remote):
+        return None
+    conn = learner._child
+    conn.ask("trace", on=True)
+    try:
+        with np.errstate(all="ignore"):
+            spec.run(learner, copy.deepcopy(inputs))
+    except Exception:
+        pass                # a crash is reported as one elsewhere
+    finally:
+        report = conn.ask("trace", on=False)
+    found = first_wrong_line(report, reference_pool(spec, inputs))
+    if found is None:
+        return None
+    f, n, text, name = found
+    what = "its return value" if name.startswith("<return") else f"`{name}`"
+    return f"{Path(f).name}:{n}: {text}    ({what} is the first value that matches nothing " \
+           f"in the reference computation while what the line reads does)"
+
+
+# -- all of it -----------------------------------------------------------------------------
+
+def explain(spec, shapes, cases, learner_outs, refs, learner, tolerance):
+    """{'case', 'call', 'differences' (lines), 'line' (or None)} for the
+    failing function ``spec``, or None when no case differs."""
+    i = failing_case(shapes, learner_outs, refs, tolerance)
+    if i is None:
+        return None
+    case, inputs = shapes[i], cases[i]
+    differences, others = [], []
+    for k, ref in refs[i].items():
+        if relative_error(learner_outs[i].get(k), ref) < tolerance:
+            continue
+        if differences:
+            others.append(k)
+        else:
+            differences = compare(k, ref, learner_outs[i].get(k), case, inputs)
+    if others:
+        differences.append(f"also different: {', '.join(others)}")
+    try:
+        line = locate(spec, learner, inputs)
+    except Exception:           # the hint is never worth a failed check
+        line = None
+    return {"case": case_label(case), "call": call_text(spec, inputs),
+            "differences": differences, "line": line}
