@@ -7,7 +7,10 @@ expected.json:
 - "exit": the exit status of ``check_implementation.py FILES --json``
 - "functions": every function the checker must report (absent ones are not
   listed), each with its "status" and, where the checker must say it, the
-  "mistake" id it names, a substring of its "message" or of one of its "notes"
+  "mistake" id it names, a substring of its "message" or of one of its "notes",
+  and for a failure the "explanation" it must give: its failing "case", lines
+  that must appear in its expected-against-got "differences", and the "line"
+  it points at ('rnn.py:58', or null where the evidence is not clear enough)
 - "files_crashed": names of files reported as unreadable
 """
 import json
@@ -46,6 +49,19 @@ def test_learner(case, capsys):
             assert want["message"] in got["message"], (name, got)
         if "note" in want:
             assert any(want["note"] in note for note in got["notes"]), (name, got)
+        if "explanation" in want:
+            check_explanation(name, want["explanation"], got["explanation"])
         if want["status"] == "pass":
             assert not got["mistakes"], (name, got)
     assert status == expected["exit"], entries
+
+
+def check_explanation(name, want, got):
+    """The failing case, the expected-against-got lines and the line given."""
+    assert got is not None, f"{name}: no explanation"
+    assert got["case"] == want["case"], (name, got)
+    shown = [" ".join(d.split()) for d in got["differences"]]
+    for line in want["differences"]:
+        assert line in shown, (name, line, shown)
+    where = got["line"].split(" ")[0].rstrip(":") if got["line"] else None
+    assert where == want["line"], (name, got["line"])

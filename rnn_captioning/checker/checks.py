@@ -333,6 +333,9 @@ def crash_message(e):
     where = f" at {Path(f.filename).name}:{f.lineno} ({f.line})"
     if frames[-1] is not f:
         where += f", inside {Path(frames[-1].filename).name}'s {frames[-1].name}"
+    if len(mine) > 1:           # from the function checked down to the line
+        where += "; call chain: " + " -> ".join(
+            f"{g.name} ({Path(g.filename).name}:{g.lineno})" for g in mine)
     return f"{kind}: {e}{where}"
 
 

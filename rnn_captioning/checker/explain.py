@@ -67,6 +67,12 @@ def _axes(shape, case):
     return f"{tuple(shape)} ({', '.join(names)})"
 
 
+def _scale(*arrays):
+    """The largest finite magnitude among the arrays (at least 1e-12)."""
+    finite = [np.abs(a[np.isfinite(a)]).max(initial=0) for a in arrays]
+    return float(max(finite + [1e-12]))
+
+
 def _index(ix):
     return "[" + ", ".join(str(int(i)) for i in ix) + "]"
 
@@ -107,7 +113,7 @@ def _runs(flags):
 def _where(name, expected, got, differs, case, inputs):
     """Where a same-shaped difference lives, in words (a list of phrases)."""
     found = []
-    scale = max(np.abs(expected).max(initial=0), 1e-12)
+    scale = _scale(expected)
     nonzero = np.abs(expected) > 1e-9 * scale
     if not np.any(got):
         found.append("got is all zeros")
@@ -199,7 +205,7 @@ def compare(name, expected, got, case, inputs):
         if got.shape == expected.shape[::-1] and np.allclose(got, expected.T, rtol=1e-6):
             lines.append("    got is the transpose of expected")
         return lines
-    scale = max(np.abs(expected).max(initial=0), np.abs(got).max(initial=0), 1e-12)
+    scale = _scale(expected, got)
     differs = ~np.isclose(got, expected, rtol=1e-7, atol=1e-9 * scale, equal_nan=True)
     if not differs.any():
         return []
@@ -254,13 +260,31 @@ def call_text(spec, inputs):
 
 # -- the line --------------------------------------------------------------------------
 
+def _close(stack, v):
+    """Per row of ``stack`` (M, *v.shape): whether it equals v, NaN included."""
+    scale = _scale(v)
+    near = np.abs(stack - v) <= MATCH * scale + MATCH * np.abs(v)
+    near |= np.isnan(stack) & np.isnan(v)
+    return near.reshape(len(stack), -1).all(axis=1)
+
+
 class _Pool:
     """The values a reference computation made, to look traced values up in:
-    by shape (and transposed), by size (a reshaped copy), and as words."""
+    by shape (and transposed), by size (a reshaped copy), and as words. Each
+    kind is stacked into one array, so that a lookup is one NumPy operation."""
 
     def __init__(self, hidden=()):
-        self.by_shape, self.by_size = {}, {}
+        self.lists = {"shape": {}, "size": {}}
+        self.stacks = {"shape": {}, "size": {}}
         self.hidden = [np.asarray(v, dtype=np.float64) for v in hidden]
+
+    def _stack(self, kind, key):
+        """The arrays of a shape (or of a size, flattened), as one array."""
+        stacks = self.stacks[kind]
+        if key not in stacks:
+            found = self.lists[kind].get(key, [])
+            stacks[key] = np.stack(found) if found else None
+        return stacks[key]
 
     def hidden_as_cell(self, name, v):
         """Whether a cell state (a name with a c in it) holds the initial
@@ -268,19 +292,25 @@ class _Pool:
         return "c" in _bare(name).lower() and any(
             h.shape == v.shape and np.array_equal(h, v) for h in self.hidden)
 
+    def has_words_shaped(self, shape):
+        """Whether the reference makes whole numbers (words) of this shape."""
+        stack = self._stack("shape", shape)
+        if stack is None:
+            return False
+        rows = stack.reshape(len(stack), -1)
+        return bool(np.any(np.all(rows == np.round(rows), axis=1) & np.any(rows != 0, axis=1)))
+
     def partly(self, v):
         """Whether some but not all of v's four gate blocks (last axis) equal
         those of an array of the reference (a concatenation of gate
         gradients with one gate wrong)."""
-        if not v.ndim or v.shape[-1] % 4 or v.shape[-1] < 4:
+        stack = self._stack("shape", v.shape)
+        if stack is None or not v.ndim or v.shape[-1] % 4 or v.shape[-1] < 4:
             return False
         H = v.shape[-1] // 4
-        for r in self.by_shape.get(v.shape, ()):
-            same = [np.allclose(v[..., k * H:(k + 1) * H], r[..., k * H:(k + 1) * H],
-                                rtol=MATCH, atol=MATCH) for k in range(4)]
-            if any(same) and not all(same):
-                return True
-        return False
+        same = np.stack([_close(stack[..., k * H:(k + 1) * H], v[..., k * H:(k + 1) * H])
+                         for k in range(4)], axis=1)
+        return bool(np.any(same.any(axis=1) & ~same.all(axis=1)))
 
     def add(self, v, depth=0):
         if isinstance(v, dict) and depth < 3:
@@ -297,37 +327,35 @@ class _Pool:
             a = np.asarray(v)
             if a.dtype.kind in "biuf" and a.size <= 100000:
                 a = a.astype(np.float64)
-                self.by_shape.setdefault(a.shape, []).append(a)
-                self.by_size.setdefault(a.size, []).append(a.ravel())
+                self.lists["shape"].setdefault(a.shape, []).append(a)
+                self.lists["size"].setdefault(a.size, []).append(a.ravel())
                 if a.ndim == 2:
-                    self.by_shape.setdefault(a.T.shape, []).append(a.T)
+                    self.lists["shape"].setdefault(a.T.shape, []).append(a.T)
+                self.stacks = {"shape": {}, "size": {}}
 
     def has(self, v, block=None):
-        """Whether the pool holds v; with ``block`` (slices), whether it holds
-        an array of v's shape equal to v in that block (a value written into
-        place: the right values in the right place)."""
-        if block is not None:
-            part = v[block]
-            scale = max(float(np.abs(part).max()), 1e-12)
-            return any(np.allclose(part, r[block], rtol=MATCH, atol=MATCH * scale)
-                       for r in self.by_shape.get(v.shape, ()))
+        """Whether the pool holds v; with ``block`` (slices), also whether it
+        holds an array of v's shape equal to v in that block (a value written
+        into place: the right values in the right place)."""
+        same = self._stack("shape", v.shape)
+        if block is not None and same is not None and \
+                _close(same[(slice(None),) + block], v[block]).any():
+            return True
         if v.ndim == 0 and float(v) == round(float(v)):
             return True             # a size, a count, a loop's t
         if v.size > 1 and np.all(v == v.flat[0]) or v.size == 0:
             # an allocation: right when the reference has arrays of its shape,
             # and (but for zeros, which any buffer starts as) that constant
-            same = self.by_shape.get(v.shape, ())
-            return bool(same) and (v.flat[0] == 0 or any(np.all(r == v.flat[0]) for r in same))
-        scale = max(float(np.abs(v).max()), 1e-12)
-        for r in self.by_shape.get(v.shape, ()):
-            if np.allclose(v, r, rtol=MATCH, atol=MATCH * scale):
-                return True
-        flat = v.ravel()
-        return any(np.allclose(flat, r, rtol=MATCH, atol=MATCH * scale)
-                   for r in self.by_size.get(v.size, ()))
+            return same is not None and (v.flat[0] == 0 or bool(
+                np.any(np.all(same.reshape(len(same), -1) == v.flat[0], axis=1))))
+        if same is not None and _close(same, v).any():
+            return True
+        flat = self._stack("size", v.size)
+        return flat is not None and bool(_close(flat, v.ravel()).any())
 
 
 _REFERENCE_FILE = Path(mistakes.__file__).resolve()
+_EXERCISE_NAMES = set(LAYER_FUNCTIONS) | {"loss", "sample"}
 _BARE_RETURN = re.compile(r"^return\s+[\w\s,()]*$")
 # calls of the exercise's functions on a line: what they return is checked on its own
 _CALLS_CHECKED = re.compile(r"\b(" + "|".join(LAYER_FUNCTIONS + (
@@ -389,6 +417,10 @@ def judged_events(report, pool):
         words = bool(np.all(value == np.round(value)))      # ints: equal by chance often
         weak = block is None and value.size > 1 and pool.hidden_as_cell(name, value)
         found = pool.has(value, block)
+        if words and not found and value.size > 1 and block is None and \
+                not name.startswith("<return") and np.any(value != value.flat[0]) and \
+                not pool.has_words_shaped(value.shape):
+            found = True        # indices of a kind the reference never makes (an argsort)
         events.append((str(f), int(n), str(name), call, found, words, weak,
                        found or pool.partly(value)))
     return events
@@ -406,17 +438,27 @@ def first_wrong_line(report, pool):
     if not events or all(e[4] for e in events if e[2].startswith("<return")):
         return None
     right = [e[4] for e in events]
-    for k in reversed(range(len(events))):      # right if a right value (not words) reads it
+    for k in reversed(range(len(events))):
+        # right if a right value (not words) reads it, or a value right in
+        # part reads it while it is not itself right in part (what it passes
+        # on is the right part)
         if not right[k]:
-            right[k] = any((right[j] or events[j][7]) and not events[j][5]
+            right[k] = any((right[j] or events[j][7] and not events[k][7]) and not events[j][5]
                            for j in _readers(events, lines, k))
-    helped = set()      # calls of a helper whose lines are right in its other calls
+    # a helper of the learner's own (a sigmoid) is a tool: a wrong value
+    # from it is blamed on the line that called it for that value
+    names = {int(c): str(f) for c, f in report.get("functions", []) if isinstance(c, int)}
+    helped = {c for c, f in names.items() if f not in _EXERCISE_NAMES}
     for k, (f, n, name, call, *_) in enumerate(events):
         if right[k] or call in helped or name.startswith("<argument"):
             continue        # a wrong argument: the caller's line is not known here
-        if any(e[:2] == (f, n) and e[3] != call and right[j] for j, e in enumerate(events)):
-            helped.add(call)        # the helper is fine: what it was given is not
-            continue
+        if any(e[:2] == (f, n) and e[3] != call and e[4] for e in events):
+            # this line computes right values in the function's other calls:
+            # what this call was given is wrong, at the caller's line
+            caller = next((e for e in events[k:] if e[3] < call), None)
+            if caller is None:
+                return None
+            return caller[0], caller[1], lines.get(caller[:2], ("", []))[0], "<arguments>"
         text, reads = lines.get((f, n), ("", []))
         inputs = [j for j in range(k) if events[j][3] == call and _bare(events[j][2]) in reads]
         if not all(right[j] and not events[j][6] for j in _latest(events, inputs)) \
@@ -481,9 +523,14 @@ def locate(spec, learner, inputs):
     if found is None:
         return None
     f, n, text, name = found
-    what = "its return value" if name.startswith("<return") else f"`{name}`"
-    return f"{Path(f).name}:{n}: {text}    ({what} is the first value that matches nothing " \
-           f"in the reference computation while what the line reads does)"
+    if name == "<arguments>":
+        why = "what this line passes on is wrong, while the function it calls computes right " \
+              "values in its other calls"
+    else:
+        what = "its return value" if name.startswith("<return") else f"`{name}`"
+        why = f"{what} is the first value no step of the reference computation gives, " \
+              f"made from values that are right"
+    return f"{Path(f).name}:{n}: {text}    ({why})"
 
 
 # -- all of it -----------------------------------------------------------------------------

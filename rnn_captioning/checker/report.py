@@ -146,6 +146,9 @@ def _diagnosis_lines(r):
             r["checks"].get("gradients vs centred differences"):
         lines.append("    the gradients match centred differences of your own forward: "
                      "the forward it relies on is what differs from the exercise")
+    if r["checks"].get("values") and r["checks"].get("gradients vs centred differences") is False:
+        lines.append("    its values are the exercise's, but centred differences of your own "
+                     "forward disagree with them: the forward it pairs with is what differs")
     return lines + _explanation_lines(r.get("explanation"))
 
 

@@ -496,12 +496,13 @@ class LineTracer:
         self.np, self.root = np, str(root)
         self.events, self.lines, self.bytes, self.full = [], {}, 0, False
         self.frames = {}            # id(frame) -> [last line, {name: snapshot}, call number]
-        self.calls = 0
+        self.calls, self.names = 0, {}
 
     def call(self, frame, event, arg):
         if self.full or not frame.f_code.co_filename.startswith(self.root):
             return None
         self.calls += 1
+        self.names[self.calls] = frame.f_code.co_name[:100]
         arguments = self._values(frame.f_locals)
         for name, value in arguments.items():       # what it was given
             self._record(frame, frame.f_lineno, f"<argument {name}>", value, self.calls)
@@ -565,9 +566,10 @@ class LineTracer:
     def report(self):
         """{'events': [[file, line, name, value, call number]], 'lines':
         [[file, line, text, names read]], 'complete': whether every event
-        was kept}."""
+        was kept, 'functions': [[call number, function name]]}."""
         lines = [[f[-300:], n, text, reads] for (f, n), (text, reads) in self.lines.items()]
-        return {"events": self.events, "lines": lines, "complete": not self.full}
+        return {"events": self.events, "lines": lines, "complete": not self.full,
+                "functions": [[k, v] for k, v in self.names.items()]}
 
 
 def _line_reads(filename, lineno):
