@@ -58,9 +58,11 @@ def _axes(shape, case):
     """'(N, T, H)' for a shape, naming each size by the case's letters when
     only one letter has it."""
     letters = {}
-    for k, v in case.items():
-        if isinstance(v, int):
-            letters.setdefault(v, []).append(k)
+    sizes = {k: v for k, v in case.items() if isinstance(v, int)}
+    if "H" in sizes:
+        sizes["4H"] = 4 * sizes["H"]        # the LSTM's gates
+    for k, v in sizes.items():
+        letters.setdefault(v, []).append(k)
     names = [letters[n][0] if len(letters.get(n, [])) == 1 else str(n) for n in shape]
     if all(n.isdigit() for n in names):
         return str(tuple(shape))
@@ -505,16 +507,20 @@ def _readers(events, lines, k):
             return
 
 
-def locate(spec, learner, inputs):
+def locate(spec, learner, inputs, learner_run=None):
     """The learner's line where the case ``inputs`` first goes wrong, as
-    'file:line: text', or None (see first_wrong_line)."""
+    'file:line: text', or None (see first_wrong_line).
+
+    - learner_run(ns, inputs): how the learner's code runs the case (the
+      PyTorch edition's makes tensors); spec.run by default
+    """
     if not isinstance(learner, Remote):
         return None
     conn = learner._child
     conn.ask("trace", on=True)
     try:
         with np.errstate(all="ignore"):
-            spec.run(learner, copy.deepcopy(inputs))
+            (learner_run or spec.run)(learner, copy.deepcopy(inputs))
     except Exception:
         pass                # a crash is reported as one elsewhere
     finally:
@@ -535,9 +541,10 @@ def locate(spec, learner, inputs):
 
 # -- all of it -----------------------------------------------------------------------------
 
-def explain(spec, shapes, cases, learner_outs, refs, learner, tolerance):
+def explain(spec, shapes, cases, learner_outs, refs, learner, tolerance, learner_run=None):
     """{'case', 'call', 'differences' (lines), 'line' (or None)} for the
-    failing function ``spec``, or None when no case differs."""
+    failing function ``spec``, or None when no case differs (learner_run as
+    for :func:`locate`)."""
     i = failing_case(shapes, learner_outs, refs, tolerance)
     if i is None:
         return None
@@ -553,7 +560,7 @@ def explain(spec, shapes, cases, learner_outs, refs, learner, tolerance):
     if others:
         differences.append(f"also different: {', '.join(others)}")
     try:
-        line = locate(spec, learner, inputs)
+        line = locate(spec, learner, inputs, learner_run)
     except Exception:           # the hint is never worth a failed check
         line = None
     return {"case": case_label(case), "call": call_text(spec, inputs),

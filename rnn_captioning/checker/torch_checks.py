@@ -211,8 +211,10 @@ def _run_torch_checks(spec, learner, seed, result, fn, calls=None):
     c["keeps the dtype (float32, float64)"] = all(kind != "fixed_dtype" for kind, _ in dtypes)
     if not c["values (float64)"]:
         found += diagnose(SimpleNamespace(name=spec.name, run=spec.ref), ran, outs, errors)
-        result["explanation"] = explain(SimpleNamespace(name=spec.name, params=spec.params),
-                                        shapes, ran, outs, refs, None, checks.TOLERANCE)
+        result["explanation"] = explain(
+            SimpleNamespace(name=spec.name, params=spec.params, run=spec.ref), shapes, ran, outs,
+            refs, learner, checks.TOLERANCE,
+            learner_run=lambda ns, inputs: spec.run(ns, _tensors(inputs, "float64", False)))
     for kind in ("graph_cut", "in_place", "fixed_dtype"):
         where = [w for k, w in graph + dtypes if k == kind]
         if where:
