@@ -316,3 +316,16 @@ def test_centred_differences_made_in_the_learners_process_equal_the_call_by_call
                 assert np.abs(batched).max() > 0, (spec.name, name)
     finally:
         box.stop()
+
+
+def test_readme_example_report_is_what_its_command_prints(capsys):
+    """The README's example report of mistakes outside the catalogue is the
+    output of the command printed above it, to the character."""
+    import re
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"```\npython check_implementation\.py (tests/learners/explain_[^\n]+)\n```"
+                      r"\n\n```\n(.*?)```", text, re.S)
+    assert found, "the README's example command and report are missing"
+    args = [str(ROOT / a) if a.endswith(".py") else a for a in found.group(1).split()]
+    assert ci.main(args) == 1
+    assert capsys.readouterr().out == found.group(2)

@@ -35,6 +35,7 @@ from rnn_captioning.checker.sandbox import LAYER_FUNCTIONS
 __all__ = ["failing_case", "compare", "call_text", "locate", "explain"]
 
 MATCH = 1e-7                    # relative: a traced value equals a reference value
+MAX_EVENTS = 6000               # sandbox.LineTracer sends no more
 _WORD = {i: w for w, i in WORDS.items()}
 _GATES = "ifog"
 
@@ -432,21 +433,22 @@ def first_wrong_line(report, pool):
     """(file, line, text, name) of the first traced value that matches
     nothing in the pool and flows into nothing that does, while the values
     its line reads are right; None when the evidence is not that clear."""
-    if not isinstance(report, dict) or not report.get("complete"):
-        return None
-    lines = {(str(f), int(n)): (str(t), [str(r) for r in reads])
+    if not isinstance(report, dict) or not report.get("complete") or \
+            len(report.get("events", ())) > MAX_EVENTS or len(report.get("lines", ())) > MAX_EVENTS:
+        return None         # more than an honest tracer sends: not worth our time
+    lines = {(str(f), int(n)): (str(t), [str(r) for r in reads][:100])
              for f, n, t, reads in report.get("lines", [])}
     events = judged_events(report, pool)
     if not events or all(e[4] for e in events if e[2].startswith("<return")):
         return None
-    right = [e[4] for e in events]
+    right, readers = [e[4] for e in events], _reader_lists(events, lines)
     for k in reversed(range(len(events))):
         # right if a right value (not words) reads it, or a value right in
         # part reads it while it is not itself right in part (what it passes
         # on is the right part)
         if not right[k]:
             right[k] = any((right[j] or events[j][7] and not events[k][7]) and not events[j][5]
-                           for j in _readers(events, lines, k))
+                           for j in readers[k])
     # a helper of the learner's own (a sigmoid) is a tool: a wrong value
     # from it is blamed on the line that called it for that value
     names = {int(c): str(f) for c, f in report.get("functions", []) if isinstance(c, int)}
@@ -488,23 +490,22 @@ def _bare(name):
     return name.removeprefix("<argument ").removesuffix(">") if name.startswith("<arg") else name
 
 
-def _returns(events, call):
-    return sum(e[3] == call and e[2].startswith("<return") for e in events)
-
-
-def _readers(events, lines, k):
-    """Later events of the same call whose lines read event k's name, until
-    that name is set again."""
-    f, n, name, call, *_ = events[k]
-    name = _bare(name)
-    for j in range(k + 1, len(events)):
-        fj, nj, namej, callj, *_ = events[j]
-        if callj != call or namej.startswith("<return") and _returns(events, call) > 1:
-            continue            # of several returned values, which name went where is unknown
-        if name in lines.get((fj, nj), ("", []))[1]:
-            yield j
-        if namej == name:
-            return
+def _reader_lists(events, lines):
+    """For each event, the later events of its call whose lines read its
+    name before the name is set again (one pass: who set each name last)."""
+    returns = {}
+    for f, n, name, call, *_ in events:
+        returns[call] = returns.get(call, 0) + name.startswith("<return")
+    readers, last = [[] for _ in events], {}
+    for j, (f, n, name, call, *_) in enumerate(events):
+        # of several returned values, which name went where is unknown
+        if not (name.startswith("<return") and returns[call] > 1):
+            for read in lines.get((f, n), ("", []))[1]:
+                k = last.get((call, read))
+                if k is not None:
+                    readers[k].append(j)
+        last[(call, _bare(name))] = j
+    return readers
 
 
 def locate(spec, learner, inputs, learner_run=None):
