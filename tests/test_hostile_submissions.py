@@ -135,6 +135,18 @@ for _ in range(100):
 def rnn_forward(x, h0, Wx, Wh, b):
     raise ValueError("x" * 100_000_000)
 """,
+    "the line tracer fed a forged trace": """
+import sys
+_traced_rnn_forward = rnn_forward
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    tracer = getattr(sys.gettrace(), "__self__", None)
+    if tracer is not None:              # the checker's explanation is tracing
+        tracer.events.extend([["f", 1, "h", __import__("numpy").zeros(2), 1]] * 300_000)
+        tracer.lines = {("f", 1): ("h = 1", ["h"] * 100_000)}
+    return _traced_rnn_forward(x, h0, Wx, Wh, b)
+""",
     "a 200,000-term expression": "\n_x = " + "+".join(["1"] * 200_000) + "\n",
     "an endless loop at import": """
 while True:
