@@ -21,7 +21,7 @@ import numpy as np
 
 from rnn_captioning.checker import cases, checks
 from rnn_captioning.checker.cases import NotImplementedYet, at, case_label, named
-from rnn_captioning.checker.checks import CaseError, reference_namespace
+from rnn_captioning.checker.checks import reference_namespace
 from rnn_captioning.checker.explain import explain
 from rnn_captioning.checker.diagnosis import diagnose, worst
 from rnn_captioning.checker.remote import NewTensor, RemoteTensor, TorchDtype
