@@ -231,6 +231,8 @@ def test_gradescope_results_are_written_and_scored(tmp_path, capsys):
     assert tests["lstm_step_forward"]["score"] == 1.0
     assert tests["lstm_step_backward"]["score"] < 1.0
     assert "dprev_c misses the forget gate" in tests["lstm_step_backward"]["output"]
+    output = tests["lstm_step_backward"]["output"]     # the explanation reaches the student
+    assert "failing case: N=2, T=3, D=4, H=4" in output and "expected against got:" in output
     assert results["score"] == sum(t["score"] for t in tests.values())
 
 

@@ -8,6 +8,7 @@ says why, so the autograder never finds it missing.
 """
 import json
 
+from rnn_captioning.checker.report import explanation_lines
 from rnn_captioning.files.checkpoints import atomic_write
 
 MAX_OUTPUT = 4000               # characters of one test's output: results.json stays small
@@ -19,6 +20,7 @@ def _test(r):
     lines = [r["message"] or "all checks pass"]
     lines += [f"looks like: {d['description']} (the equation it breaks: {d['equation']})"
               for d in r["diagnoses"]]
+    lines += [line.strip() for line in explanation_lines(r.get("explanation"))]
     lines += r["notes"]
     score = {"pass": 1.0, "fail": r["score"], "partial": r["score"]}.get(r["status"], 0.0)
     return {"name": str(r["name"])[:200], "score": round(score, 3), "max_score": 1.0,

@@ -149,11 +149,12 @@ def _diagnosis_lines(r):
     if r["checks"].get("values") and r["checks"].get("gradients vs centred differences") is False:
         lines.append("    its values are the exercise's, but centred differences of your own "
                      "forward disagree with them: the forward it pairs with is what differs")
-    return lines + _explanation_lines(r.get("explanation"))
+    return lines + explanation_lines(r.get("explanation"))
 
 
-def _explanation_lines(e):
-    """The failing case, the call, expected against got, and the line."""
+def explanation_lines(e):
+    """The failing case, the call, expected against got, and the line
+    (indented lines of a report; none for no explanation)."""
     if not e:
         return []
     lines = [f"    failing case: {e['case']}", f"    the call: {e['call']}",
