@@ -20,7 +20,7 @@ from rnn_captioning.checker.cases import SPECS, WORDS, case_label
 from rnn_captioning.checker.diagnosis import relative_error
 from rnn_captioning.checker.locate import locate, magnitude
 
-__all__ = ["failing_case", "compare", "call_text", "explain"]
+__all__ = ["failing_case", "compare", "call_text", "explain", "explanation_lines"]
 
 _WORD = {i: w for w, i in WORDS.items()}
 _GATES = "ifog"
@@ -267,3 +267,16 @@ def explain(spec, shapes, cases, learner_outs, refs, learner, tolerance, learner
         line = None
     return {"case": case_label(case), "call": call_text(spec, inputs),
             "differences": differences, "line": line}
+
+
+def explanation_lines(e):
+    """The failing case, the call, expected against got, and the line
+    (indented lines of a report; none for no explanation)."""
+    if not e:
+        return []
+    lines = [f"    failing case: {e['case']}", f"    the call: {e['call']}",
+             "    expected against got:"]
+    lines += [f"      {d}" for d in e["differences"]]
+    if e.get("line"):
+        lines.append(f"    where it goes wrong (a hint): {e['line']}")
+    return lines

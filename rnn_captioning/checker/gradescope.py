@@ -8,7 +8,7 @@ says why, so the autograder never finds it missing.
 """
 import json
 
-from rnn_captioning.checker.report import explanation_lines
+from rnn_captioning.checker.explain import explanation_lines
 from rnn_captioning.files.checkpoints import atomic_write
 
 MAX_OUTPUT = 4000               # characters of one test's output: results.json stays small

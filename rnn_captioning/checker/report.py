@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from rnn_captioning.checker import session
+from rnn_captioning.checker.explain import explanation_lines
 from rnn_captioning.checker.session import TorchMissing
 from rnn_captioning.checker.sandbox import LAYER_FUNCTIONS, RULES
 
@@ -150,19 +151,6 @@ def _diagnosis_lines(r):
         lines.append("    its values are the exercise's, but centred differences of your own "
                      "forward disagree with them: the forward it pairs with is what differs")
     return lines + explanation_lines(r.get("explanation"))
-
-
-def explanation_lines(e):
-    """The failing case, the call, expected against got, and the line
-    (indented lines of a report; none for no explanation)."""
-    if not e:
-        return []
-    lines = [f"    failing case: {e['case']}", f"    the call: {e['call']}",
-             "    expected against got:"]
-    lines += [f"      {d}" for d in e["differences"]]
-    if e.get("line"):
-        lines.append(f"    where it goes wrong (a hint): {e['line']}")
-    return lines
 
 
 def _verdict(results):
