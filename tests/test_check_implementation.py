@@ -331,3 +331,26 @@ def test_readme_example_report_is_what_its_command_prints(capsys):
     args = [str(ROOT / a) if a.endswith(".py") else a for a in found.group(1).split()]
     assert ci.main(args) == 1
     assert capsys.readouterr().out == found.group(2)
+
+
+def test_the_hosts_own_processes_outlive_a_check():
+    """A notebook's kernel (here pytest) keeps its child processes, those it
+    had before the check and one it starts meanwhile: the checker sweeps
+    only the learner's processes (of sessions of their own)."""
+    import subprocess
+    import threading
+    import time
+    before = subprocess.Popen(["sleep", "60"])
+    meanwhile = []
+    starter = threading.Thread(target=lambda: (time.sleep(0.3), meanwhile.append(
+        subprocess.Popen(["sleep", "60"]))))
+    starter.start()
+    try:
+        ci.run_checks([ROOT / "tests" / "learners" / "mistake_h_without_tanh" / "cs231n" /
+                       "rnn_layers.py"], only=["lstm_step_forward"])
+        starter.join()
+        assert before.poll() is None and meanwhile[0].poll() is None
+    finally:
+        for p in [before] + meanwhile:
+            p.kill()
+            p.wait()

@@ -82,7 +82,7 @@ def subreaper():
         return
     before = ctypes.c_int(0)
     _libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(before), 0, 0, 0)
-    _SPARED.update(_children_of(os.getpid()))     # a notebook's own children are not ours
+    _SPARED.update(pid for pid, _ in _children_of(os.getpid()))  # a notebook's own children
     _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     try:
         yield
@@ -231,10 +231,14 @@ def kill_user(uid):
 
 def sweep_orphans(keep):
     """Kill and reap every process reparented to this one (the subreaper),
-    but the children in ``keep``, until none is left."""
-    me, quiet = os.getpid(), 0
+    but the children in ``keep``, until none is left. Only processes of
+    another session are ours to kill: every learner process starts a session
+    of its own and no process can join another's, while the children the
+    host (a notebook's kernel, pytest) starts, even meanwhile, share its own."""
+    me, mine, quiet = os.getpid(), os.getsid(0), 0
     while quiet < 2:
-        found = [pid for pid in _children_of(me) if pid not in keep and pid not in _SPARED]
+        found = [pid for pid, session in _children_of(me)
+                 if pid not in keep and pid not in _SPARED and session != mine]
         for pid in found:
             with _ignored(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -244,6 +248,7 @@ def sweep_orphans(keep):
 
 
 def _children_of(parent):
+    """(pid, session id) of each child of ``parent``."""
     pids = []
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if not entry.name.isdigit():
@@ -254,7 +259,7 @@ def _children_of(parent):
         except OSError:
             continue
         if int(fields[1]) == parent:
-            pids.append(int(entry.name))
+            pids.append((int(entry.name), int(fields[3])))
     return pids
 
 
