@@ -329,7 +329,7 @@ def main(argv=None):
     start = time.perf_counter()
     phases, model, headline = plan(args, data, data_dir, builtin, run_dir)
     print(headline, flush=True)
-    solver, phase_seconds, trained = evaluation_solver(model, data), 0.0, {}
+    solver, phase_seconds, trained = None, 0.0, {}
     for flag, make in phases:
         solver = trained[flag] = make()
         before = solver.best_metric     # the self-critical phase's starting point
@@ -341,6 +341,7 @@ def main(argv=None):
             return 130
         phase_seconds = time.perf_counter() - phase_start
         solver.model.save(run_dir / "model.npz")
+    solver = solver or evaluation_solver(model, data)     # --init-model alone: only scored
     metrics = evaluate(solver, data, data_dir, builtin, args)
     metrics["train_seconds"] = round(time.perf_counter() - start, 1)
     if "--scst-resume" in trained:
